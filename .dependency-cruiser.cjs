@@ -1,0 +1,71 @@
+/**
+ * Layering rules (see docs/architecture.md): the domain is pure, ports are types, only the Redis
+ * adapter touches ioredis, only the DI wiring touches inversify, only the application touches pino.
+ * @type {import('dependency-cruiser').IConfiguration}
+ */
+module.exports = {
+  forbidden: [
+    {
+      name: 'domain-is-pure',
+      comment: 'src/domain imports only itself, plus type-only imports from src/ports (no I/O, no frameworks).',
+      severity: 'error',
+      from: { path: '^src/domain/' },
+      to: { pathNot: ['^src/domain/', '^src/ports/'] },
+    },
+    {
+      name: 'domain-uses-ports-as-types-only',
+      severity: 'error',
+      from: { path: '^src/domain/' },
+      to: { path: '^src/ports/', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'ports-are-interfaces',
+      comment: 'src/ports holds interfaces only: type-only imports of domain types.',
+      severity: 'error',
+      from: { path: '^src/ports/' },
+      to: { dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'adapters-do-not-know-the-application',
+      severity: 'error',
+      from: { path: '^src/adapters/' },
+      to: { path: '^src/application/' },
+    },
+    {
+      name: 'only-the-redis-adapter-imports-ioredis',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/adapters/redis/' },
+      to: { path: 'node_modules/(ioredis|@ioredis)/', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'only-the-di-wiring-imports-inversify',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/application/di/' },
+      to: { path: 'node_modules/(inversify|@inversifyjs)/' },
+    },
+    {
+      name: 'only-the-application-imports-pino',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/application/' },
+      to: { path: 'node_modules/pino/' },
+    },
+    {
+      name: 'no-circular-runtime-imports',
+      severity: 'error',
+      from: {},
+      to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
+    },
+    {
+      name: 'no-test-code-in-src',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: '^test/|node_modules/(vitest|ioredis-mock|testcontainers)/' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },
+  },
+};

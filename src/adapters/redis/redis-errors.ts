@@ -1,0 +1,46 @@
+import { CorruptUsageDataError, StoreUnavailableError, UsageError } from '../../domain/errors.js';
+import { CORRUPT_FIELD_ERROR } from './scripts/script.js';
+
+/** Maps anything a Redis call threw to this package's errors. */
+export function toUsageError(operation: string, error: unknown, key: string): UsageError {
+  if (error instanceof UsageError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const corrupt = new RegExp(`${CORRUPT_FIELD_ERROR} (\\w+)`).exec(message);
+  if (corrupt !== null) {
+    const field = corrupt[1] ?? 'unknown';
+    return new CorruptUsageDataError(key, field, `${key} field ${field} is not an integer; nothing was written`, {
+      cause: error,
+    });
+  }
+  if (message.includes('WRONGTYPE')) {
+    return new CorruptUsageDataError(key, '*', `${key} is not a hash; nothing was written`, { cause: error });
+  }
+  return new StoreUnavailableError(operation, `Redis failed: ${message}`, { cause: error });
+}
+
+/** True for ioredis' command timeout, the only failure a read may be retried on. */
+export function isCommandTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Command timed out';
+}
+
+const INTEGER = /^-?(0|[1-9]\d*)$/;
+
+/** Parses a stored counter; absent is 0; anything but a safe integer is corrupt data. */
+export function parseCounter(raw: unknown, key: string, field: string): number {
+  if (raw === null || raw === undefined) return 0;
+  const text = String(raw);
+  const value = Number(text);
+  if (!INTEGER.test(text) || !Number.isSafeInteger(value)) {
+    throw new CorruptUsageDataError(key, field, `${key} field ${field} is not an integer: ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/** Parses a stored limit; absent or 0 means no limit (`null`); negative or non-integer is corrupt data. */
+export function parseLimit(raw: unknown, key: string): number | null {
+  const value = parseCounter(raw, key, 'usage_limit');
+  if (value < 0) {
+    throw new CorruptUsageDataError(key, 'usage_limit', `${key} field usage_limit is negative: ${value}`);
+  }
+  return value === 0 ? null : value;
+}

@@ -1,0 +1,160 @@
+import type { Redis } from 'ioredis';
+import type {
+  CycleRef,
+  RecordUsageCommand,
+  SetLimitCommand,
+  UsageCounters,
+  UsageSnapshot,
+  UsageStore,
+} from '../../ports/usage-store.js';
+import { StoreUnavailableError } from '../../domain/errors.js';
+import { createKeyBuilder } from './keys.js';
+import type { KeyBuilder, KeyOptions } from './keys.js';
+import { isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
+import { readUsageScript } from './scripts/read-usage.js';
+import { recordUsageScript } from './scripts/record-usage.js';
+import type { RedisScript } from './scripts/script.js';
+import { setLimitScript } from './scripts/set-limit.js';
+
+const SCRIPTS: readonly RedisScript[] = [recordUsageScript, readUsageScript, setLimitScript];
+
+type ScriptCall = (...keysThenArgs: string[]) => Promise<unknown>;
+
+/** Options of a {@link RedisUsageStore}. */
+export interface RedisUsageStoreOptions extends KeyOptions {
+  /** One or more ioredis clients; calls are spread over them round-robin. */
+  readonly clients: readonly Redis[];
+  /** Close the clients in `close()`; true when the store created them. Default false. */
+  readonly ownsClients?: boolean;
+  /** Retry a read once when the command timed out (reads only: a write is never retried here). */
+  readonly retryReadsOnTimeout?: boolean;
+}
+
+/**
+ * A `UsageStore` on Redis in the seed's layout. Every multi-field operation is one Lua script
+ * (`defineCommand`, so one EVALSHA round trip), hence atomic.
+ */
+export class RedisUsageStore implements UsageStore {
+  readonly #clients: readonly Redis[];
+  readonly #keys: KeyBuilder;
+  readonly #ownsClients: boolean;
+  readonly #retryReadsOnTimeout: boolean;
+  #next = 0;
+  #closed = false;
+
+  constructor(options: RedisUsageStoreOptions) {
+    if (options.clients.length === 0) throw new TypeError('RedisUsageStore needs at least one client');
+    this.#clients = options.clients;
+    this.#keys = createKeyBuilder(options);
+    this.#ownsClients = options.ownsClients ?? false;
+    this.#retryReadsOnTimeout = options.retryReadsOnTimeout ?? false;
+    for (const client of this.#clients) {
+      for (const script of SCRIPTS) {
+        client.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+      }
+    }
+  }
+
+  async recordUsage(command: RecordUsageCommand): Promise<UsageCounters> {
+    const key = this.#keys.cycle(command.userId, command.cycle.start);
+    const reply = await this.#call('recordUsage', key, recordUsageScript, [key], [
+      String(command.promptTokens),
+      String(command.completionTokens),
+      String(command.totalTokens),
+      unixSeconds(command.cycle.retainUntil),
+    ]);
+    const [prompt, completion, total] = reply as [unknown, unknown, unknown];
+    return {
+      promptTokens: parseCounter(prompt, key, 'prompt_tokens'),
+      completionTokens: parseCounter(completion, key, 'completion_tokens'),
+      totalTokens: parseCounter(total, key, 'total_tokens'),
+    };
+  }
+
+  async readUsage(ref: CycleRef): Promise<UsageSnapshot> {
+    const key = this.#keys.cycle(ref.userId, ref.cycle);
+    const policyKey = this.#keys.policy(ref.userId);
+    const call = (): Promise<unknown> => this.#call('readUsage', key, readUsageScript, [key, policyKey], []);
+    let reply: unknown;
+    try {
+      reply = await call();
+    } catch (error) {
+      if (!this.#retryReadsOnTimeout || !(error instanceof Error && isCommandTimeout(error.cause))) throw error;
+      reply = await call();
+    }
+    const [prompt, completion, total, cycleLimit, standingLimit] = reply as unknown[];
+    return {
+      promptTokens: parseCounter(prompt, key, 'prompt_tokens'),
+      completionTokens: parseCounter(completion, key, 'completion_tokens'),
+      totalTokens: parseCounter(total, key, 'total_tokens'),
+      cycleLimit: parseLimit(cycleLimit, key),
+      standingLimit: parseLimit(standingLimit, policyKey),
+    };
+  }
+
+  async resetUsage(ref: CycleRef): Promise<void> {
+    const key = this.#keys.cycle(ref.userId, ref.cycle);
+    try {
+      // One HDEL is atomic; usage_limit stays, and an emptied hash disappears by itself.
+      await this.#client('resetUsage').hdel(key, 'prompt_tokens', 'completion_tokens', 'total_tokens');
+    } catch (error) {
+      throw toUsageError('resetUsage', error, key);
+    }
+  }
+
+  async setLimit(command: SetLimitCommand): Promise<void> {
+    const key =
+      command.cycle === null
+        ? this.#keys.policy(command.userId)
+        : this.#keys.cycle(command.userId, command.cycle.start);
+    await this.#call('setLimit', key, setLimitScript, [key], [
+      String(command.limit),
+      unixSeconds(command.cycle?.retainUntil ?? null),
+    ]);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (!this.#ownsClients) return;
+    await Promise.all(
+      this.#clients.map(async (client) => {
+        if (client.status === 'end' || client.status === 'wait') {
+          client.disconnect();
+          return;
+        }
+        try {
+          await client.quit();
+        } catch {
+          client.disconnect();
+        }
+      }),
+    );
+  }
+
+  #client(operation: string): Redis {
+    if (this.#closed) throw new StoreUnavailableError(operation, 'the Redis usage store is closed');
+    const client = this.#clients[this.#next] as Redis;
+    this.#next = (this.#next + 1) % this.#clients.length;
+    return client;
+  }
+
+  async #call(
+    operation: string,
+    errorKey: string,
+    script: RedisScript,
+    keys: readonly string[],
+    args: readonly string[],
+  ): Promise<unknown> {
+    const client = this.#client(operation) as unknown as Record<string, ScriptCall>;
+    const run = client[script.name] as ScriptCall;
+    try {
+      return await run.call(client, ...keys, ...args);
+    } catch (error) {
+      throw toUsageError(operation, error, errorKey);
+    }
+  }
+}
+
+function unixSeconds(epochMs: number | null): string {
+  return epochMs === null ? '0' : String(Math.ceil(epochMs / 1000));
+}

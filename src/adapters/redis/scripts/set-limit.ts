@@ -1,0 +1,24 @@
+import type { RedisScript } from './script.js';
+
+/** Sets or removes the `usage_limit` field of a cycle hash or a policy hash. */
+export const setLimitScript: RedisScript = {
+  name: 'turSetLimitV1',
+  numberOfKeys: 1,
+  lua: `--[[
+  Sets or removes a usage limit.
+  KEYS[1] cycle hash <prefix>:<user>:<YYYY-MM-DD>, or policy hash <prefix>:<user>:policy
+  ARGV[1] limit in tokens (decimal integer >= 0); '0' removes the field
+  ARGV[2] retain until, Unix seconds for EXPIREAT; '0' leaves the TTL alone
+  Reply: 1
+]]
+if ARGV[1] == '0' then
+  redis.call('HDEL', KEYS[1], 'usage_limit')
+  return 1
+end
+redis.call('HSET', KEYS[1], 'usage_limit', ARGV[1])
+if ARGV[2] ~= '0' then
+  redis.call('EXPIREAT', KEYS[1], ARGV[2])
+end
+return 1
+`,
+};

@@ -1,0 +1,4 @@
+import type { Clock } from '../ports/clock.js';
+
+/** The real wall clock. */
+export const systemClock: Clock = { now: () => Date.now() };

@@ -1,0 +1,88 @@
+import { ConfigError } from '../domain/errors.js';
+import { resolveConfig } from './config.js';
+import type { FieldNames, LogLevel, StoreKind, TokenUsageConfig, TokenUsageConfigInput } from './config.js';
+import type { CyclePolicy } from '../domain/billing-cycle.js';
+
+/** The environment variables read by {@link configFromEnv}. */
+export const ENV_NAMES: FieldNames & {
+  readonly password: string;
+  readonly username: string;
+  readonly retryOnTimeout: string;
+  readonly hashTags: string;
+} = {
+  url: 'REDIS_URL',
+  host: 'REDIS_HOST',
+  port: 'REDIS_PORT',
+  db: 'REDIS_DB',
+  password: 'REDIS_PASSWORD',
+  username: 'REDIS_USERNAME',
+  connectTimeoutMs: 'REDIS_CONNECT_TIMEOUT_MS',
+  commandTimeoutMs: 'REDIS_COMMAND_TIMEOUT_MS',
+  maxConnections: 'REDIS_MAX_CONNECTIONS',
+  retryOnTimeout: 'REDIS_RETRY_ON_TIMEOUT',
+  store: 'TOKEN_STATS_STORE',
+  policy: 'TOKEN_STATS_DEFAULT_CYCLE',
+  timeZone: 'TOKEN_STATS_TIMEZONE',
+  retentionCycles: 'TOKEN_STATS_RETENTION_CYCLES',
+  keyPrefix: 'TOKEN_STATS_KEY_PREFIX',
+  hashTags: 'TOKEN_STATS_HASH_TAGS',
+  logLevel: 'TOKEN_STATS_LOG_LEVEL',
+};
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads the configuration from environment variables (the seed's names); unset or empty variables get
+ * the defaults. `REDIS_URL` wins over `REDIS_HOST`/`REDIS_PORT`/`REDIS_DB`, and its credentials over
+ * `REDIS_USERNAME`/`REDIS_PASSWORD`. Throws `ConfigError` naming the variable on a bad value.
+ */
+export function configFromEnv(env: Env = process.env): TokenUsageConfig {
+  const n = ENV_NAMES;
+  const text = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const int = (name: string): number | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    if (!/^\d+$/.test(value)) throw new ConfigError(name, `must be a whole number, got ${JSON.stringify(value)}`);
+    return Number(value);
+  };
+  const bool = (name: string): boolean | undefined => {
+    const value = text(name)?.toLowerCase();
+    if (value === undefined) return undefined;
+    if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+    if (['0', 'false', 'no', 'off'].includes(value)) return false;
+    throw new ConfigError(name, `must be true or false, got ${JSON.stringify(value)}`);
+  };
+  const password = env[n.password];
+  const input: TokenUsageConfigInput = {
+    ...defined('store', text(n.store) as StoreKind | undefined),
+    redis: {
+      ...defined('url', text(n.url)),
+      ...defined('host', text(n.host)),
+      ...defined('port', int(n.port)),
+      ...defined('db', int(n.db)),
+      ...defined('username', text(n.username)),
+      // Passwords are taken as they are: surrounding spaces may be part of one.
+      ...defined('password', password === '' ? undefined : password),
+      ...defined('connectTimeoutMs', int(n.connectTimeoutMs)),
+      ...defined('commandTimeoutMs', int(n.commandTimeoutMs)),
+      ...defined('maxConnections', int(n.maxConnections)),
+      ...defined('retryOnTimeout', bool(n.retryOnTimeout)),
+    },
+    cycle: {
+      ...defined('policy', text(n.policy)?.toLowerCase() as CyclePolicy | undefined),
+      ...defined('timeZone', text(n.timeZone)),
+      ...defined('retentionCycles', int(n.retentionCycles)),
+    },
+    ...defined('keyPrefix', text(n.keyPrefix)),
+    ...defined('hashTags', bool(n.hashTags)),
+    ...defined('logLevel', text(n.logLevel)?.toLowerCase() as LogLevel | undefined),
+  };
+  return resolveConfig(input, n);
+}
+
+function defined<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

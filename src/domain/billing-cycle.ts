@@ -1,0 +1,141 @@
+import { ConfigError, ValidationError } from './errors.js';
+import { describe } from './user-id.js';
+import type { Clock } from '../ports/clock.js';
+
+/** A validated billing-cycle start date, `YYYY-MM-DD`, a real calendar date. */
+export type CycleStart = string & { readonly __brand: 'CycleStart' };
+
+/** How the current cycle is chosen when the caller gives no date. */
+export type CyclePolicy = 'monthly' | 'weekly' | 'daily';
+
+/** Every accepted cycle policy. */
+export const CYCLE_POLICIES: readonly CyclePolicy[] = ['monthly', 'weekly', 'daily'];
+
+/** One user-independent billing cycle and how long its data is kept. */
+export interface BillingCycle {
+  readonly start: CycleStart;
+  /** Epoch ms after which the cycle's data may be deleted, or `null` to keep it forever. */
+  readonly retainUntil: number | null;
+}
+
+const DATE_SHAPE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DAY_MS = 86_400_000;
+const NOMINAL_CYCLE_MS: Record<CyclePolicy, number> = {
+  daily: DAY_MS,
+  weekly: 7 * DAY_MS,
+  monthly: 31 * DAY_MS,
+};
+
+/** Validates a cycle start date; throws `ValidationError` (`USAGE.INVALID_CYCLE_DATE`). */
+export function cycleStart(value: unknown, field = 'cycleStartDate'): CycleStart {
+  if (typeof value !== 'string') {
+    throw new ValidationError(
+      'USAGE.INVALID_CYCLE_DATE',
+      field,
+      value,
+      `${field} must be a YYYY-MM-DD string, got ${describe(value)}`,
+    );
+  }
+  const match = DATE_SHAPE.exec(value);
+  if (match === null) {
+    throw new ValidationError('USAGE.INVALID_CYCLE_DATE', field, value, `${field} must look like YYYY-MM-DD`);
+  }
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  if (year < 1000 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) {
+    throw new ValidationError('USAGE.INVALID_CYCLE_DATE', field, value, `${field} is not a calendar date: ${value}`);
+  }
+  return value as CycleStart;
+}
+
+function daysInMonth(year: number, month: number): number {
+  const lastDay = new Date(0);
+  lastDay.setUTCFullYear(year, month, 0); // day 0 of the next month
+  return lastDay.getUTCDate();
+}
+
+function format(year: number, month: number, day: number): CycleStart {
+  const pad = (n: number, width: number): string => String(n).padStart(width, '0');
+  return `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}` as CycleStart;
+}
+
+/** Throws `ConfigError` unless `timeZone` is an IANA time zone this runtime knows. */
+export function assertTimeZone(timeZone: string, variable = 'timeZone'): void {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+  } catch (error) {
+    throw new ConfigError(variable, `unknown time zone "${timeZone}"`, { cause: error });
+  }
+}
+
+/** Options of a {@link CycleCalendar}. */
+export interface CycleCalendarOptions {
+  readonly policy: CyclePolicy;
+  /** IANA time zone in which cycles start at local midnight. */
+  readonly timeZone: string;
+  /** Keep a cycle's data this many cycles after the cycle ends; 0 keeps it forever. */
+  readonly retentionCycles: number;
+}
+
+/** Decides which billing cycle a call belongs to and how long that cycle's data is kept. */
+export class CycleCalendar {
+  readonly #clock: Clock;
+  readonly #options: CycleCalendarOptions;
+  readonly #localDate: Intl.DateTimeFormat;
+
+  constructor(clock: Clock, options: CycleCalendarOptions) {
+    assertTimeZone(options.timeZone);
+    if (!Number.isSafeInteger(options.retentionCycles) || options.retentionCycles < 0) {
+      throw new ConfigError('retentionCycles', `must be a non-negative integer, got ${options.retentionCycles}`);
+    }
+    this.#clock = clock;
+    this.#options = options;
+    this.#localDate = new Intl.DateTimeFormat('en-US', {
+      timeZone: options.timeZone,
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+    });
+  }
+
+  /** The start date of the cycle that contains `at` (default: now) under the configured policy. */
+  currentStart(at: number = this.#clock.now()): CycleStart {
+    const parts = this.#localDate.formatToParts(at);
+    const part = (type: Intl.DateTimeFormatPartTypes): number =>
+      Number(parts.find((p) => p.type === type)?.value);
+    const [year, month, day] = [part('year'), part('month'), part('day')];
+    switch (this.#options.policy) {
+      case 'daily':
+        return format(year, month, day);
+      case 'monthly':
+        return format(year, month, 1);
+      case 'weekly': {
+        const local = new Date(0);
+        local.setUTCFullYear(year, month - 1, day);
+        const daysSinceMonday = (local.getUTCDay() + 6) % 7;
+        local.setUTCDate(local.getUTCDate() - daysSinceMonday);
+        return format(local.getUTCFullYear(), local.getUTCMonth() + 1, local.getUTCDate());
+      }
+    }
+  }
+
+  /** Validates an explicit cycle date or, when it is `undefined` or `null`, picks the current cycle. */
+  resolve(cycleStartDate?: unknown): BillingCycle {
+    const start = cycleStartDate === undefined || cycleStartDate === null ? this.currentStart() : cycleStart(cycleStartDate);
+    return { start, retainUntil: this.retainUntil(start) };
+  }
+
+  /**
+   * Epoch ms until which a cycle's data is kept: `retentionCycles` nominal cycle lengths (1, 7 or 31
+   * days) after the later of the cycle's end and now, plus a day of slack for time-zone offsets, so a
+   * late write to an old cycle is never expired at once.
+   */
+  retainUntil(start: CycleStart): number | null {
+    const { retentionCycles, policy } = this.#options;
+    if (retentionCycles === 0) return null;
+    const nominal = NOMINAL_CYCLE_MS[policy];
+    const [year, month, day] = start.split('-').map(Number) as [number, number, number];
+    const startMs = new Date(0).setUTCFullYear(year, month - 1, day);
+    const cycleEndUpperBound = startMs + nominal + DAY_MS;
+    return Math.max(cycleEndUpperBound, this.#clock.now()) + retentionCycles * nominal;
+  }
+}

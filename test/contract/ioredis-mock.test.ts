@@ -1,0 +1,17 @@
+import RedisMock from 'ioredis-mock';
+import type { Redis } from 'ioredis';
+import { RedisUsageStore } from '../../src/adapters/redis/redis-usage-store.js';
+import { uniquePrefix } from '../support/redis.js';
+import { describeUsageStoreContract } from './usage-store.contract.js';
+
+// ioredis-mock runs the scripts on Lua 5.3, not Redis' 5.1: it proves the wiring, real Redis proves the Lua.
+describeUsageStoreContract(
+  'Redis on ioredis-mock',
+  () =>
+    new RedisUsageStore({
+      clients: [new RedisMock() as unknown as Redis],
+      ownsClients: true,
+      prefix: uniquePrefix(),
+      hashTags: false,
+    }),
+);
