@@ -1,0 +1,69 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '../..');
+const work = mkdtempSync(join(tmpdir(), 'tur-pack-'));
+function run(command: string, args: string[], cwd: string): string {
+  try {
+    return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+    throw new Error(`${command} ${args.join(' ')} failed:\n${stdout ?? ''}\n${stderr ?? ''}`, { cause: error });
+  }
+}
+
+describe('the published package', () => {
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('builds typed ESM that an installed tarball can import and typecheck', () => {
+    run('npm', ['run', 'build'], root);
+    run('npm', ['pack', '--pack-destination', work], root);
+    const tarball = readdirSync(work).find((name) => name.endsWith('.tgz'));
+    expect(tarball).toBeDefined();
+
+    const consumer = join(work, 'consumer');
+    execFileSync('mkdir', ['-p', consumer]);
+    writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }));
+    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(work, tarball as string)], consumer);
+
+    writeFileSync(
+      join(consumer, 'main.ts'),
+      `import { TokenUsageRepository, tokenUsageRepo, ValidationError, createTokenUsageRepository } from 'token-usage-repository';
+import { tokenUsageModule, TOKENS } from 'token-usage-repository/inversify';
+const repo: TokenUsageRepository = createTokenUsageRepository({ config: { store: 'memory', logLevel: 'silent' } });
+await repo.incrementDetailedUsage('u', 2, 3, '2024-01-01');
+const stats: { totalTokens: number } = await repo.getUsageStats('u', '2024-01-01');
+let rejected = '';
+try { await repo.incrementPromptTokens('u', -1); } catch (error) { if (error instanceof ValidationError) rejected = error.code; }
+console.log(JSON.stringify({ total: stats.totalTokens, rejected, lazy: tokenUsageRepo instanceof TokenUsageRepository, di: typeof tokenUsageModule, token: typeof TOKENS.UsageStore }));
+`,
+    );
+    writeFileSync(
+      join(consumer, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          skipLibCheck: true,
+          types: [],
+          outDir: 'out',
+        },
+        files: ['main.ts'],
+      }),
+    );
+    run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], consumer);
+    const output = run(process.execPath, ['out/main.js'], consumer);
+    expect(JSON.parse(output.trim())).toEqual({
+      total: 5,
+      rejected: 'USAGE.INVALID_TOKEN_COUNT',
+      lazy: true,
+      di: 'function',
+      token: 'symbol',
+    });
+  }, 180_000);
+});

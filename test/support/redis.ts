@@ -1,0 +1,37 @@
+/// <reference path="./provided-context.d.ts" />
+/**
+ * Helpers for suites that need a real Redis (name them `*.redis.test.ts`).
+ *
+ * The Redis instance is started once per run by test/setup/redis.global.ts
+ * (testcontainers, else a `redis-server` binary) and its URL is injected here.
+ *
+ *   import { describeRedis, redisUrl, uniquePrefix } from '../support/redis.js';
+ *   describeRedis('my repository', () => { ... new Redis(redisUrl) ... });
+ */
+import { randomBytes } from 'node:crypto';
+import { describe, inject } from 'vitest';
+
+/** `redis://127.0.0.1:PORT`, or '' when no real Redis is available. */
+export const redisUrl: string = inject('redisUrl') ?? '';
+
+/** 'testcontainers' | 'redis-server-binary' | 'none'. */
+export const redisSource: string = inject('redisSource') ?? 'none';
+
+/** Docker container id when running under testcontainers, else ''. */
+export const redisContainerId: string = inject('redisContainerId') ?? '';
+
+export const hasRedis: boolean = redisUrl !== '';
+
+/** `describe` when a real Redis is available, otherwise `describe.skip` (name suffixed). */
+export function describeRedis(name: string, fn: () => void): void {
+  if (hasRedis) {
+    describe(name, fn);
+  } else {
+    describe.skip(`${name} [SKIPPED: no real Redis]`, fn);
+  }
+}
+
+/** A random key prefix (`tur-test-<hex>`) so concurrent tests never share keys. */
+export function uniquePrefix(): string {
+  return `tur-test-${randomBytes(6).toString('hex')}`;
+}
