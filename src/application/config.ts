@@ -1,6 +1,8 @@
 import { assertTimeZone, CYCLE_POLICIES } from '../domain/billing-cycle.js';
 import type { CycleCalendarOptions } from '../domain/billing-cycle.js';
 import { ConfigError } from '../domain/errors.js';
+import type { EnforcementOptions } from '../domain/limit-policy.js';
+import { FAILURE_POLICIES } from '../domain/reservation.js';
 import type { RedisConnectionOptions } from '../adapters/redis/redis-connection.js';
 
 /** Which `UsageStore` backs the repository. */
@@ -22,6 +24,8 @@ export interface TokenUsageConfig {
   readonly store: StoreKind;
   readonly redis: RedisConfig;
   readonly cycle: CycleCalendarOptions;
+  /** Reservation leases, the idempotency window and the failure policy. */
+  readonly enforcement: EnforcementOptions;
   /** First segment of every Redis key (`token_usage`, as the seed). */
   readonly keyPrefix: string;
   /** Wrap user ids in `{}` in keys, for Redis Cluster. */
@@ -34,6 +38,7 @@ export interface TokenUsageConfigInput {
   readonly store?: StoreKind;
   readonly redis?: Partial<RedisConfig> & { readonly url?: string };
   readonly cycle?: Partial<CycleCalendarOptions>;
+  readonly enforcement?: Partial<EnforcementOptions>;
   readonly keyPrefix?: string;
   readonly hashTags?: boolean;
   readonly logLevel?: LogLevel;
@@ -56,6 +61,7 @@ export const DEFAULT_CONFIG: TokenUsageConfig = {
     retryOnTimeout: true,
   },
   cycle: { policy: 'monthly', timeZone: 'UTC', retentionCycles: 3 },
+  enforcement: { leaseMs: 300_000, dedupeWindowMs: 86_400_000, failurePolicy: 'fail-closed' },
   keyPrefix: 'token_usage',
   hashTags: false,
   logLevel: 'info',
@@ -65,22 +71,29 @@ export const DEFAULT_CONFIG: TokenUsageConfig = {
 export function resolveConfig(input: TokenUsageConfigInput = {}, names: FieldNames = FIELD_NAMES): TokenUsageConfig {
   const d = DEFAULT_CONFIG;
   const redisInput = input.redis ?? {};
-  const fromUrl = redisInput.url === undefined ? {} : parseRedisUrl(redisInput.url, names.url);
+  // A URL describes the whole endpoint: host, port and db come from it alone (defaults 6379 and 0).
+  const endpoint =
+    redisInput.url === undefined
+      ? {
+          host: nonEmpty(redisInput.host ?? d.redis.host, names.host),
+          port: integer(redisInput.port ?? d.redis.port, names.port, 1, 65_535),
+          db: integer(redisInput.db ?? d.redis.db, names.db, 0, 1_000_000),
+          tls: bool(redisInput.tls ?? d.redis.tls, 'redis.tls'),
+          username: redisInput.username,
+          password: redisInput.password,
+        }
+      : endpointFromUrl(redisInput.url, redisInput, names.url);
   const redis: RedisConfig = {
-    host: nonEmpty(fromUrl.host ?? redisInput.host ?? d.redis.host, names.host),
-    port: integer(fromUrl.port ?? redisInput.port ?? d.redis.port, names.port, 1, 65_535),
-    db: integer(fromUrl.db ?? redisInput.db ?? d.redis.db, names.db, 0, 1_000_000),
-    username: fromUrl.username ?? redisInput.username,
-    password: fromUrl.password ?? redisInput.password,
-    tls: fromUrl.tls ?? redisInput.tls ?? d.redis.tls,
+    ...endpoint,
     connectTimeoutMs: integer(redisInput.connectTimeoutMs ?? d.redis.connectTimeoutMs, names.connectTimeoutMs, 1, 600_000),
     commandTimeoutMs: integer(redisInput.commandTimeoutMs ?? d.redis.commandTimeoutMs, names.commandTimeoutMs, 1, 600_000),
     maxConnections: integer(redisInput.maxConnections ?? d.redis.maxConnections, names.maxConnections, 1, 1_000),
-    retryOnTimeout: redisInput.retryOnTimeout ?? d.redis.retryOnTimeout,
+    retryOnTimeout: bool(redisInput.retryOnTimeout ?? d.redis.retryOnTimeout, names.retryOnTimeout),
   };
   const timeZone = input.cycle?.timeZone ?? d.cycle.timeZone;
   assertTimeZone(timeZone, names.timeZone);
-  const hashTags = input.hashTags ?? d.hashTags;
+  const hashTags = bool(input.hashTags ?? d.hashTags, names.hashTags);
+  const enforcement = input.enforcement ?? {};
   return {
     store: oneOf(input.store ?? d.store, names.store, STORES),
     redis,
@@ -88,6 +101,16 @@ export function resolveConfig(input: TokenUsageConfigInput = {}, names: FieldNam
       policy: oneOf(input.cycle?.policy ?? d.cycle.policy, names.policy, CYCLE_POLICIES),
       timeZone,
       retentionCycles: integer(input.cycle?.retentionCycles ?? d.cycle.retentionCycles, names.retentionCycles, 0, 10_000),
+    },
+    enforcement: {
+      leaseMs: integer(enforcement.leaseMs ?? d.enforcement.leaseMs, names.leaseMs, 1, 86_400_000),
+      dedupeWindowMs: integer(
+        enforcement.dedupeWindowMs ?? d.enforcement.dedupeWindowMs,
+        names.dedupeWindowMs,
+        1,
+        30 * 86_400_000,
+      ),
+      failurePolicy: oneOf(enforcement.failurePolicy ?? d.enforcement.failurePolicy, names.failurePolicy, FAILURE_POLICIES),
     },
     keyPrefix: keyPrefix(input.keyPrefix ?? d.keyPrefix, names.keyPrefix),
     hashTags,
@@ -104,11 +127,16 @@ export interface FieldNames {
   readonly connectTimeoutMs: string;
   readonly commandTimeoutMs: string;
   readonly maxConnections: string;
+  readonly retryOnTimeout: string;
   readonly store: string;
   readonly policy: string;
   readonly timeZone: string;
   readonly retentionCycles: string;
   readonly keyPrefix: string;
+  readonly hashTags: string;
+  readonly leaseMs: string;
+  readonly dedupeWindowMs: string;
+  readonly failurePolicy: string;
   readonly logLevel: string;
 }
 
@@ -120,25 +148,31 @@ const FIELD_NAMES: FieldNames = {
   connectTimeoutMs: 'redis.connectTimeoutMs',
   commandTimeoutMs: 'redis.commandTimeoutMs',
   maxConnections: 'redis.maxConnections',
+  retryOnTimeout: 'redis.retryOnTimeout',
   store: 'store',
   policy: 'cycle.policy',
   timeZone: 'cycle.timeZone',
   retentionCycles: 'cycle.retentionCycles',
   keyPrefix: 'keyPrefix',
+  hashTags: 'hashTags',
+  leaseMs: 'enforcement.leaseMs',
+  dedupeWindowMs: 'enforcement.dedupeWindowMs',
+  failurePolicy: 'enforcement.failurePolicy',
   logLevel: 'logLevel',
 };
 
-interface UrlParts {
-  host?: string;
-  port?: number;
-  db?: number;
-  username?: string;
-  password?: string;
-  tls?: boolean;
-}
+type Endpoint = Pick<RedisConfig, 'host' | 'port' | 'db' | 'tls' | 'username' | 'password'>;
 
-/** Parses `redis[s]://[user[:password]@]host[:port][/db]`; the error never echoes the URL (it may hold a password). */
-export function parseRedisUrl(url: string, name: string): UrlParts {
+/**
+ * Parses `redis[s]://[user[:password]@]host[:port][/db]`. Credentials in the URL win; the given
+ * username/password fill in what it lacks. Errors name `name` and never echo the URL (it may hold a
+ * password).
+ */
+export function endpointFromUrl(
+  url: string,
+  fallback: { readonly username?: string | undefined; readonly password?: string | undefined },
+  name: string,
+): Endpoint {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -149,22 +183,35 @@ export function parseRedisUrl(url: string, name: string): UrlParts {
     throw new ConfigError(name, `must use redis:// or rediss://, not ${parsed.protocol}//`);
   }
   if (parsed.hostname === '') throw new ConfigError(name, 'has no host');
-  const parts: UrlParts = { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), tls: parsed.protocol === 'rediss:' };
-  if (parsed.port !== '') parts.port = Number(parsed.port);
   const path = parsed.pathname.replace(/^\//, '');
-  if (path !== '') {
-    if (!/^\d+$/.test(path)) throw new ConfigError(name, 'database in the path must be a number');
-    parts.db = Number(path);
-  }
-  if (parsed.username !== '') parts.username = decodeURIComponent(parsed.username);
-  if (parsed.password !== '') parts.password = decodeURIComponent(parsed.password);
-  return parts;
+  if (path !== '' && !/^\d+$/.test(path)) throw new ConfigError(name, 'database in the path must be a number');
+  const decode = (part: string, what: string): string | undefined => {
+    if (part === '') return undefined;
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new ConfigError(name, `${what} is not correctly percent-encoded`);
+    }
+  };
+  return {
+    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: integer(parsed.port === '' ? 6379 : Number(parsed.port), name, 1, 65_535),
+    db: integer(path === '' ? 0 : Number(path), name, 0, 1_000_000),
+    tls: parsed.protocol === 'rediss:',
+    username: decode(parsed.username, 'the user name') ?? fallback.username,
+    password: decode(parsed.password, 'the password') ?? fallback.password,
+  };
 }
 
 function integer(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got ${String(value)}`);
   }
+  return value;
+}
+
+function bool(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw new ConfigError(name, `must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }
 

@@ -2,14 +2,10 @@ import { ConfigError } from '../domain/errors.js';
 import { resolveConfig } from './config.js';
 import type { FieldNames, LogLevel, StoreKind, TokenUsageConfig, TokenUsageConfigInput } from './config.js';
 import type { CyclePolicy } from '../domain/billing-cycle.js';
+import type { FailurePolicy } from '../domain/reservation.js';
 
 /** The environment variables read by {@link configFromEnv}. */
-export const ENV_NAMES: FieldNames & {
-  readonly password: string;
-  readonly username: string;
-  readonly retryOnTimeout: string;
-  readonly hashTags: string;
-} = {
+export const ENV_NAMES: FieldNames & { readonly password: string; readonly username: string } = {
   url: 'REDIS_URL',
   host: 'REDIS_HOST',
   port: 'REDIS_PORT',
@@ -26,6 +22,9 @@ export const ENV_NAMES: FieldNames & {
   retentionCycles: 'TOKEN_STATS_RETENTION_CYCLES',
   keyPrefix: 'TOKEN_STATS_KEY_PREFIX',
   hashTags: 'TOKEN_STATS_HASH_TAGS',
+  leaseMs: 'TOKEN_STATS_LEASE_MS',
+  dedupeWindowMs: 'TOKEN_STATS_DEDUPE_WINDOW_MS',
+  failurePolicy: 'TOKEN_STATS_FAILURE_POLICY',
   logLevel: 'TOKEN_STATS_LOG_LEVEL',
 };
 
@@ -57,7 +56,7 @@ export function configFromEnv(env: Env = process.env): TokenUsageConfig {
   };
   const password = env[n.password];
   const input: TokenUsageConfigInput = {
-    ...defined('store', text(n.store) as StoreKind | undefined),
+    ...defined('store', text(n.store)?.toLowerCase() as StoreKind | undefined),
     redis: {
       ...defined('url', text(n.url)),
       ...defined('host', text(n.host)),
@@ -75,6 +74,11 @@ export function configFromEnv(env: Env = process.env): TokenUsageConfig {
       ...defined('policy', text(n.policy)?.toLowerCase() as CyclePolicy | undefined),
       ...defined('timeZone', text(n.timeZone)),
       ...defined('retentionCycles', int(n.retentionCycles)),
+    },
+    enforcement: {
+      ...defined('leaseMs', int(n.leaseMs)),
+      ...defined('dedupeWindowMs', int(n.dedupeWindowMs)),
+      ...defined('failurePolicy', text(n.failurePolicy)?.toLowerCase() as FailurePolicy | undefined),
     },
     ...defined('keyPrefix', text(n.keyPrefix)),
     ...defined('hashTags', bool(n.hashTags)),

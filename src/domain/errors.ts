@@ -4,6 +4,9 @@ export type UsageErrorCode =
   | 'USAGE.INVALID_TOKEN_COUNT'
   | 'USAGE.INVALID_LIMIT'
   | 'USAGE.INVALID_CYCLE_DATE'
+  | 'USAGE.INVALID_IDEMPOTENCY_KEY'
+  | 'USAGE.INVALID_RESERVATION'
+  | 'USAGE.QUOTA_EXCEEDED'
   | 'USAGE.INVALID_CONFIG'
   | 'USAGE.STORE_UNAVAILABLE'
   | 'USAGE.CORRUPT_DATA';
@@ -60,6 +63,45 @@ export class CorruptUsageDataError extends UsageError {
     super('USAGE.CORRUPT_DATA', message, options);
     this.key = key;
     this.field = field;
+  }
+}
+
+/** Why a quota check said no: the limit, or an unreachable store under the `fail-closed` policy. */
+export type DenialReason = 'limit-exceeded' | 'store-unavailable';
+
+/** Thrown by `guard` when the reservation is denied; carries the numbers of the denial. */
+export class QuotaExceededError extends UsageError {
+  readonly reason: DenialReason;
+  readonly currentUsage: number | null;
+  readonly reserved: number | null;
+  readonly limit: number | null;
+  readonly remaining: number | null;
+  readonly requested: number;
+
+  constructor(
+    details: {
+      reason: DenialReason;
+      currentUsage: number | null;
+      reserved: number | null;
+      limit: number | null;
+      remaining: number | null;
+      requested: number;
+    },
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'USAGE.QUOTA_EXCEEDED',
+      details.reason === 'limit-exceeded'
+        ? `quota exceeded: ${details.requested} tokens requested, ${details.remaining} of ${details.limit} remaining (${details.currentUsage} used, ${details.reserved} reserved)`
+        : `quota not checked: the usage store is unavailable and the failure policy is fail-closed`,
+      options,
+    );
+    this.reason = details.reason;
+    this.currentUsage = details.currentUsage;
+    this.reserved = details.reserved;
+    this.limit = details.limit;
+    this.remaining = details.remaining;
+    this.requested = details.requested;
   }
 }
 

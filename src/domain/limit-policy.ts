@@ -1,7 +1,15 @@
 import type { CycleCalendar } from './billing-cycle.js';
-import { usageLimit } from './token-count.js';
+import { StoreUnavailableError, ValidationError } from './errors.js';
+import { callerIdempotencyKey, reservationIdempotencyKey } from './idempotency.js';
+import type { IdempotencyKey } from './idempotency.js';
+import { reservationFrom } from './reservation.js';
+import type { ActualUsage, ConsumeCheck, FailurePolicy, QuotaDenial, Reservation, ReserveResult } from './reservation.js';
+import { tokenCount, usageLimit } from './token-count.js';
+import type { TokenCount } from './token-count.js';
 import { userId } from './user-id.js';
-import type { UsageSnapshot, UsageStore } from '../ports/usage-store.js';
+import type { Clock } from '../ports/clock.js';
+import type { Logger } from '../ports/logger.js';
+import type { RecordOutcome, UsageSnapshot, UsageStore } from '../ports/usage-store.js';
 
 /** The answer of a limit check (the seed's `check_usage_limit`). */
 export interface LimitCheck {
@@ -13,6 +21,16 @@ export interface LimitCheck {
   readonly limit: number;
   /** `max(0, limit - currentUsage)`, or `Infinity` when no limit applies. */
   readonly remaining: number;
+}
+
+/** How reservations, idempotency and store failures behave. */
+export interface EnforcementOptions {
+  /** How long a reservation holds its tokens unless committed or released, in ms. */
+  readonly leaseMs: number;
+  /** How long an idempotency key stays claimed, in ms. */
+  readonly dedupeWindowMs: number;
+  /** What `reserve` and `canConsume` do when the store is unreachable. */
+  readonly failurePolicy: FailurePolicy;
 }
 
 /** The limit that applies to a cycle: its own override, else the standing limit, else none (`null`). */
@@ -30,14 +48,27 @@ export function limitCheck(snapshot: UsageSnapshot): LimitCheck {
   return { exceeded: currentUsage >= limit, currentUsage, limit, remaining: Math.max(0, limit - currentUsage) };
 }
 
-/** Sets and checks usage limits. */
+/** Options of one `reserve` call. */
+export interface ReserveOptions {
+  readonly cycleStartDate?: unknown;
+  /** Overrides the configured lease for this reservation, in ms. */
+  readonly leaseMs?: unknown;
+}
+
+/** Sets and checks usage limits, and enforces them with atomic reservations. */
 export class LimitPolicy {
   readonly #store: UsageStore;
   readonly #calendar: CycleCalendar;
+  readonly #options: EnforcementOptions;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
 
-  constructor(store: UsageStore, calendar: CycleCalendar) {
+  constructor(store: UsageStore, calendar: CycleCalendar, options: EnforcementOptions, clock: Clock, logger: Logger) {
     this.#store = store;
     this.#calendar = calendar;
+    this.#options = options;
+    this.#clock = clock;
+    this.#logger = logger;
   }
 
   /**
@@ -56,4 +87,162 @@ export class LimitPolicy {
     const ref = { userId: userId(user), cycle: this.#calendar.resolve(cycleStartDate).start };
     return limitCheck(await this.#store.readUsage(ref));
   }
+
+  /**
+   * Atomically holds `tokens` if `used + reserved + tokens <= limit` (always, when no limit applies).
+   * A denial is a value. When the store is unreachable, the failure policy decides.
+   */
+  async reserve(user: unknown, tokens: unknown, options: ReserveOptions = {}): Promise<ReserveResult> {
+    const id = userId(user);
+    const amount = tokenCount(tokens, 'tokens');
+    const cycle = this.#calendar.resolve(options.cycleStartDate);
+    const leaseMs = options.leaseMs === undefined ? this.#options.leaseMs : leaseDuration(options.leaseMs);
+    const lease = { id: globalThis.crypto.randomUUID(), tokens: amount };
+    let outcome;
+    try {
+      outcome = await this.#store.reserve({ userId: id, cycle, lease, leaseMs });
+    } catch (error) {
+      const decision = this.#storeFailure('reserve', error);
+      if (decision === 'deny') return unavailableDenial();
+      const reservation: Reservation = {
+        id: lease.id,
+        userId: id,
+        cycleStartDate: cycle.start,
+        tokens: amount,
+        expiresAt: this.#clock.now() + leaseMs,
+        degraded: true,
+      };
+      return { granted: true, reason: 'store-unavailable', reservation };
+    }
+    const { currentUsage, reservedTokens, limit } = outcome;
+    if (!outcome.granted) {
+      return {
+        granted: false,
+        reason: 'limit-exceeded',
+        currentUsage,
+        reserved: reservedTokens,
+        limit,
+        remaining: limit === null ? null : Math.max(0, limit - currentUsage - reservedTokens),
+      };
+    }
+    const reservation: Reservation = {
+      id: lease.id,
+      userId: id,
+      cycleStartDate: cycle.start,
+      tokens: amount,
+      expiresAt: outcome.expiresAt,
+      degraded: false,
+    };
+    return { granted: true, reason: limit === null ? 'no-limit' : 'within-limit', reservation };
+  }
+
+  /**
+   * Records the actual usage into the reservation's cycle and frees its lease in one atomic step.
+   * Usage above the estimate is recorded as it is. Committing the same reservation again, or
+   * reusing `idempotencyKey` within the dedupe window, changes nothing and reports `duplicate`.
+   */
+  async commit(handle: unknown, usage: ActualUsage, options: { idempotencyKey?: unknown } = {}): Promise<RecordOutcome> {
+    const reservation = reservationFrom(handle);
+    const { prompt, completion, total } = actualUsage(usage);
+    const keys: IdempotencyKey[] = [reservationIdempotencyKey(reservation.id)];
+    const callerKey = callerIdempotencyKey(options.idempotencyKey);
+    if (callerKey !== undefined) keys.push(callerKey);
+    return this.#store.recordUsage({
+      userId: reservation.userId,
+      cycle: { start: reservation.cycleStartDate, retainUntil: this.#calendar.retainUntil(reservation.cycleStartDate) },
+      promptTokens: prompt,
+      completionTokens: completion,
+      totalTokens: total,
+      idempotencyKeys: keys,
+      dedupeWindowMs: this.#options.dedupeWindowMs,
+      releaseLease: reservation.degraded ? null : { id: reservation.id, tokens: reservation.tokens as TokenCount },
+    });
+  }
+
+  /** Frees a reservation without usage. False when it was already gone (expired, committed, released). */
+  async release(handle: unknown): Promise<boolean> {
+    const reservation = reservationFrom(handle);
+    if (reservation.degraded) return false;
+    return this.#store.releaseLease({
+      userId: reservation.userId,
+      cycle: reservation.cycleStartDate,
+      lease: { id: reservation.id, tokens: reservation.tokens as TokenCount },
+    });
+  }
+
+  /**
+   * Would `requestedTokens` fit now, counting outstanding reservations? Read-only: it holds nothing,
+   * so use `reserve` when the answer must stay true until the call is made.
+   */
+  async canConsume(user: unknown, requestedTokens: unknown, cycleStartDate?: unknown): Promise<ConsumeCheck> {
+    const ref = { userId: userId(user), cycle: this.#calendar.resolve(cycleStartDate).start };
+    const requested = tokenCount(requestedTokens, 'requestedTokens');
+    let snapshot: UsageSnapshot;
+    try {
+      snapshot = await this.#store.readUsage(ref);
+    } catch (error) {
+      const allowed = this.#storeFailure('canConsume', error) === 'allow';
+      return { allowed, reason: 'store-unavailable', currentUsage: null, reserved: null, limit: null, remaining: null };
+    }
+    const limit = effectiveLimit(snapshot);
+    const used = snapshot.totalTokens;
+    const reserved = snapshot.reservedTokens;
+    if (limit === null) {
+      return { allowed: true, reason: 'no-limit', currentUsage: used, reserved, limit: 0, remaining: Number.POSITIVE_INFINITY };
+    }
+    const allowed = used + reserved + requested <= limit;
+    return {
+      allowed,
+      reason: allowed ? 'within-limit' : 'limit-exceeded',
+      currentUsage: used,
+      reserved,
+      limit,
+      remaining: Math.max(0, limit - used - reserved),
+    };
+  }
+
+  /** Applies the failure policy: rethrows anything but an unreachable store, and under `throw`. */
+  #storeFailure(operation: string, error: unknown): 'allow' | 'deny' {
+    const policy = this.#options.failurePolicy;
+    if (!(error instanceof StoreUnavailableError) || policy === 'throw') throw error;
+    const fields = { operation, failurePolicy: policy, err: { code: error.code, message: error.message } };
+    if (policy === 'fail-open') {
+      this.#logger.warn(fields, 'usage store unavailable: allowing without a quota check (fail-open)');
+      return 'allow';
+    }
+    this.#logger.warn(fields, 'usage store unavailable: denying (fail-closed)');
+    return 'deny';
+  }
+}
+
+function unavailableDenial(): QuotaDenial {
+  return { granted: false, reason: 'store-unavailable', currentUsage: null, reserved: null, limit: null, remaining: null };
+}
+
+/** Validates a per-call lease: a whole number of ms from 1 ms to 24 h. */
+function leaseDuration(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > 86_400_000) {
+    throw new ValidationError('USAGE.INVALID_RESERVATION', 'leaseMs', value, 'leaseMs must be a whole number of ms from 1 to 86400000');
+  }
+  return value;
+}
+
+/** Validates measured usage; the total defaults to prompt + completion and may not be below it. */
+export function actualUsage(usage: ActualUsage): { prompt: TokenCount; completion: TokenCount; total: TokenCount } {
+  if (typeof usage !== 'object' || usage === null) {
+    throw new ValidationError('USAGE.INVALID_TOKEN_COUNT', 'usage', usage, 'usage must be an object of token counts');
+  }
+  const prompt = tokenCount(usage.promptTokens === undefined ? 0 : usage.promptTokens, 'promptTokens');
+  const completion = tokenCount(usage.completionTokens === undefined ? 0 : usage.completionTokens, 'completionTokens');
+  const sum = prompt + completion;
+  const total = usage.totalTokens === undefined ? sum : tokenCount(usage.totalTokens, 'totalTokens');
+  if (!Number.isSafeInteger(sum) || total < sum) {
+    throw new ValidationError(
+      'USAGE.INVALID_TOKEN_COUNT',
+      'totalTokens',
+      usage.totalTokens,
+      `totalTokens must be at least promptTokens + completionTokens (${sum}) and at most ${Number.MAX_SAFE_INTEGER}`,
+    );
+  }
+  return { prompt, completion, total: total as TokenCount };
 }

@@ -3,7 +3,8 @@ import { ValidationError } from './errors.js';
 import { tokenCount } from './token-count.js';
 import type { TokenCount } from './token-count.js';
 import { userId } from './user-id.js';
-import type { UsageCounters, UsageStore } from '../ports/usage-store.js';
+import { callerIdempotencyKey } from './idempotency.js';
+import type { RecordOutcome, UsageCounters, UsageStore } from '../ports/usage-store.js';
 
 /** Usage to record; unvalidated input straight from the caller. */
 export interface RecordUsageInput {
@@ -13,27 +14,34 @@ export interface RecordUsageInput {
   /** Tokens added to the total only, when the caller cannot break them down. */
   readonly unattributedTokens?: unknown;
   readonly cycleStartDate?: unknown;
+  /** E.g. the provider's response id: a repeat within the dedupe window changes nothing. */
+  readonly idempotencyKey?: unknown;
 }
 
 /** Records and reads token usage per user and billing cycle. */
 export class UsageAccounting {
   readonly #store: UsageStore;
   readonly #calendar: CycleCalendar;
+  readonly #dedupeWindowMs: number;
 
-  constructor(store: UsageStore, calendar: CycleCalendar) {
+  constructor(store: UsageStore, calendar: CycleCalendar, options: { readonly dedupeWindowMs: number }) {
     this.#store = store;
     this.#calendar = calendar;
+    this.#dedupeWindowMs = options.dedupeWindowMs;
   }
 
   /**
-   * Validates everything, then adds the counts in one atomic store step. Returns the new counters, or
-   * `null` when every count is 0 (a valid no-op that does not touch the store).
+   * Validates everything, then adds the counts (and claims the idempotency key) in one atomic store
+   * step. Returns what the store did, or `null` when every count is 0 (a valid no-op that does not
+   * touch the store).
    */
-  async record(input: RecordUsageInput): Promise<UsageCounters | null> {
+  async record(input: RecordUsageInput): Promise<RecordOutcome | null> {
     const user = userId(input.userId);
-    const prompt = tokenCount(input.promptTokens ?? 0, 'promptTokens');
-    const completion = tokenCount(input.completionTokens ?? 0, 'completionTokens');
-    const unattributed = tokenCount(input.unattributedTokens ?? 0, 'totalTokens');
+    const idempotencyKey = callerIdempotencyKey(input.idempotencyKey);
+    const count = (value: unknown, field: string): TokenCount => tokenCount(value === undefined ? 0 : value, field);
+    const prompt = count(input.promptTokens, 'promptTokens');
+    const completion = count(input.completionTokens, 'completionTokens');
+    const unattributed = count(input.unattributedTokens, 'totalTokens');
     const cycle = this.#calendar.resolve(input.cycleStartDate);
     const total = prompt + completion + unattributed;
     if (!Number.isSafeInteger(total)) {
@@ -51,6 +59,9 @@ export class UsageAccounting {
       promptTokens: prompt,
       completionTokens: completion,
       totalTokens: total as TokenCount,
+      idempotencyKeys: idempotencyKey === undefined ? [] : [idempotencyKey],
+      dedupeWindowMs: this.#dedupeWindowMs,
+      releaseLease: null,
     });
   }
 

@@ -9,6 +9,11 @@ export const MAX_USER_ID_LENGTH = 256;
 // C0 controls, DEL and C1 controls: they break logs, key listings and terminals.
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/u;
 
+/** True when the text holds a control character (C0, DEL or C1). */
+export function hasControlCharacters(value: string): boolean {
+  return CONTROL_CHARACTERS.test(value);
+}
+
 /** Validates a user id; throws `ValidationError` (`USAGE.INVALID_USER_ID`) on bad input. */
 export function userId(value: unknown, field = 'userId'): UserId {
   if (typeof value !== 'string') {
@@ -25,7 +30,7 @@ export function userId(value: unknown, field = 'userId'): UserId {
       `${field} must be at most ${MAX_USER_ID_LENGTH} characters, got ${value.length}`,
     );
   }
-  if (CONTROL_CHARACTERS.test(value)) {
+  if (hasControlCharacters(value)) {
     throw new ValidationError('USAGE.INVALID_USER_ID', field, value, `${field} must not contain control characters`);
   }
   return value as UserId;

@@ -3,16 +3,27 @@ import { isUsageError } from '../../src/domain/errors.js';
 import { userId } from '../../src/domain/user-id.js';
 import type { UserId } from '../../src/domain/user-id.js';
 import type { UsageStore } from '../../src/ports/usage-store.js';
+import { describeReservationContract } from './reservation.contract.js';
 import { aCycle, aLimit, aUsageRecord, aUserId, CYCLE, OTHER_CYCLE } from '../support/mothers.js';
 
 /** Builds a fresh, empty store (its own key prefix) for one test. */
 export type StoreFactory = () => UsageStore | Promise<UsageStore>;
 
+/** What a store can promise beyond the contract; each flag turns on the tests that need it. */
+export interface StoreCapabilities {
+  /** The store's clock is the wall clock (lease expiries are comparable with `Date.now()`). */
+  readonly wallClock: boolean;
+}
+
 /**
  * The one behavioural contract of `UsageStore`. Every implementation runs it unchanged:
  * `describeUsageStoreContract('in-memory', () => new InMemoryUsageStore())`.
  */
-export function describeUsageStoreContract(name: string, createStore: StoreFactory): void {
+export function describeUsageStoreContract(
+  name: string,
+  createStore: StoreFactory,
+  capabilities: StoreCapabilities = { wallClock: true },
+): void {
   describe(`UsageStore contract: ${name}`, () => {
     let store: UsageStore;
     let closed = false;
@@ -33,20 +44,19 @@ export function describeUsageStoreContract(name: string, createStore: StoreFacto
         totalTokens: 0,
         cycleLimit: null,
         standingLimit: null,
+        reservedTokens: 0,
       });
     });
 
     it('adds prompt, completion and total in one step and returns the new counters', async () => {
       const user = aUserId();
       expect(await store.recordUsage(aUsageRecord({ userId: user, prompt: 150, completion: 75 }))).toEqual({
-        promptTokens: 150,
-        completionTokens: 75,
-        totalTokens: 225,
+        duplicate: false,
+        counters: { promptTokens: 150, completionTokens: 75, totalTokens: 225 },
       });
       expect(await store.recordUsage(aUsageRecord({ userId: user, prompt: 1, completion: 0 }))).toEqual({
-        promptTokens: 151,
-        completionTokens: 75,
-        totalTokens: 226,
+        duplicate: false,
+        counters: { promptTokens: 151, completionTokens: 75, totalTokens: 226 },
       });
       expect(await store.readUsage({ userId: user, cycle: CYCLE })).toMatchObject({
         promptTokens: 151,
@@ -124,6 +134,7 @@ export function describeUsageStoreContract(name: string, createStore: StoreFacto
         totalTokens: 0,
         cycleLimit: null,
         standingLimit: null,
+        reservedTokens: 0,
       });
     });
 
@@ -140,6 +151,7 @@ export function describeUsageStoreContract(name: string, createStore: StoreFacto
         totalTokens: 0,
         cycleLimit: 500,
         standingLimit: 1_000,
+        reservedTokens: 0,
       });
       expect((await store.readUsage({ userId: user, cycle: OTHER_CYCLE })).totalTokens).toBe(15);
       await store.resetUsage({ userId: aUserId(), cycle: CYCLE }); // nothing there: a no-op
@@ -159,6 +171,8 @@ export function describeUsageStoreContract(name: string, createStore: StoreFacto
       await store.recordUsage(aUsageRecord({ userId: user, cycle: aCycle(CYCLE, null) }));
       expect((await store.readUsage({ userId: user, cycle: CYCLE })).totalTokens).toBe(15);
     });
+
+    describeReservationContract(() => store, capabilities);
 
     it('fails with StoreUnavailableError after close, never with zeros', async () => {
       await store.close();

@@ -1,10 +1,12 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { callerIdempotencyKey } from '../../src/domain/idempotency.js';
+import type { IdempotencyKey } from '../../src/domain/idempotency.js';
 import { cycleStart } from '../../src/domain/billing-cycle.js';
 import type { BillingCycle, CycleStart } from '../../src/domain/billing-cycle.js';
 import { tokenCount, usageLimit } from '../../src/domain/token-count.js';
 import { userId } from '../../src/domain/user-id.js';
 import type { UserId } from '../../src/domain/user-id.js';
-import type { RecordUsageCommand, SetLimitCommand } from '../../src/ports/usage-store.js';
+import type { LeaseRef, RecordUsageCommand, ReserveCommand, SetLimitCommand } from '../../src/ports/usage-store.js';
 
 /** A fresh, unique user id. */
 export function aUserId(label = 'user'): UserId {
@@ -21,7 +23,16 @@ export function aCycle(start: CycleStart = CYCLE, retainUntil: number | null = D
 
 /** A record of 10 prompt + 5 completion tokens unless overridden; total defaults to prompt + completion. */
 export function aUsageRecord(
-  overrides: Partial<{ userId: UserId; cycle: BillingCycle; prompt: number; completion: number; total: number }> = {},
+  overrides: Partial<{
+    userId: UserId;
+    cycle: BillingCycle;
+    prompt: number;
+    completion: number;
+    total: number;
+    idempotencyKeys: IdempotencyKey[];
+    dedupeWindowMs: number;
+    releaseLease: LeaseRef | null;
+  }> = {},
 ): RecordUsageCommand {
   const prompt = overrides.prompt ?? 10;
   const completion = overrides.completion ?? 5;
@@ -31,7 +42,25 @@ export function aUsageRecord(
     promptTokens: tokenCount(prompt),
     completionTokens: tokenCount(completion),
     totalTokens: tokenCount(overrides.total ?? prompt + completion),
+    idempotencyKeys: overrides.idempotencyKeys ?? [],
+    dedupeWindowMs: overrides.dedupeWindowMs ?? 60_000,
+    releaseLease: overrides.releaseLease ?? null,
   };
+}
+
+/** A lease of `tokens` with a fresh id. */
+export function aLease(tokens: number): LeaseRef {
+  return { id: randomUUID(), tokens: tokenCount(tokens) };
+}
+
+/** A reservation request for `tokens` on the default cycle, leased for a minute unless overridden. */
+export function aReserve(user: UserId, tokens: number, leaseMs = 60_000, cycle: BillingCycle = aCycle()): ReserveCommand {
+  return { userId: user, cycle, lease: aLease(tokens), leaseMs };
+}
+
+/** A caller idempotency key as the domain namespaces it. */
+export function anIdempotencyKey(value = randomUUID()): IdempotencyKey {
+  return callerIdempotencyKey(value) as IdempotencyKey;
 }
 
 /** A limit command; a standing limit unless a cycle is given. */

@@ -2,21 +2,32 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { readUsageScript } from '../../src/adapters/redis/scripts/read-usage.js';
 import { recordUsageScript } from '../../src/adapters/redis/scripts/record-usage.js';
+import { releaseLeaseScript } from '../../src/adapters/redis/scripts/release-lease.js';
+import { reserveScript } from '../../src/adapters/redis/scripts/reserve.js';
 import { setLimitScript } from '../../src/adapters/redis/scripts/set-limit.js';
+
+const SCRIPTS = [recordUsageScript, readUsageScript, setLimitScript, reserveScript, releaseLeaseScript];
 
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA.
 const PINNED: Record<string, string> = {
-  turRecordUsageV1: '0f1d91974038ba54135b3e3ec17621c93c639c48',
-  turReadUsageV1: 'ce15f10adac64220830d28840cf8fa8eea6aca3f',
+  turRecordUsageV2: 'f5c4f40f70ce6d357bab7882c90bc5013df1cf7c',
+  turReadUsageV2: 'cc40c1593a6827adc096ccb03895fa24d7543a19',
   turSetLimitV1: '665e3e6a7cdc8b92876f5cddbd8b2c93f4727fd5',
+  turReserveV1: '2d49d193be0247f86101169562c3ac9af9372ea7',
+  turReleaseLeaseV1: '57ac050124e5d906c194cdafbd8dd3b0a46c4a32',
 };
 
 describe('Lua scripts', () => {
-  it.each([recordUsageScript, readUsageScript, setLimitScript])('$name has its pinned SHA1', (script) => {
+  it('pins every script, under a unique versioned name', () => {
+    expect(Object.keys(PINNED).sort()).toEqual(SCRIPTS.map((script) => script.name).sort());
+    for (const script of SCRIPTS) expect(script.name).toMatch(/^tur[A-Z]\w+V\d+$/);
+  });
+
+  it.each(SCRIPTS)('$name has its pinned SHA1', (script) => {
     expect(createHash('sha1').update(script.lua).digest('hex')).toBe(PINNED[script.name]);
   });
 
-  it.each([recordUsageScript, readUsageScript, setLimitScript])('$name documents every KEYS and ARGV slot it uses', (script) => {
+  it.each(SCRIPTS)('$name documents every KEYS and ARGV slot it uses', (script) => {
     const header = script.lua.slice(0, script.lua.indexOf(']]'));
     for (const [, slot] of script.lua.matchAll(/((?:KEYS|ARGV)\[\d+\])/g)) {
       expect(header).toContain(slot);

@@ -1,15 +1,20 @@
 import type { CycleStart } from '../../domain/billing-cycle.js';
+import { StoreUnavailableError } from '../../domain/errors.js';
 import type { UserId } from '../../domain/user-id.js';
 import type { Clock } from '../../ports/clock.js';
 import type {
   CycleRef,
+  LeaseRef,
+  RecordOutcome,
   RecordUsageCommand,
+  ReleaseCommand,
+  ReserveCommand,
+  ReserveOutcome,
   SetLimitCommand,
   UsageCounters,
   UsageSnapshot,
   UsageStore,
 } from '../../ports/usage-store.js';
-import { StoreUnavailableError } from '../../domain/errors.js';
 import { systemClock } from '../system-clock.js';
 
 interface CycleEntry {
@@ -18,51 +23,65 @@ interface CycleEntry {
   totalTokens: number;
   cycleLimit: number | null;
   retainUntil: number | null;
+  /** Live leases by `id:tokens` (the same identity as the Redis member), with their expiry. */
+  leases: Map<string, { tokens: number; expiresAt: number }>;
 }
 
 /**
  * A `UsageStore` in process memory: for tests, demos and single-process tools. Every method runs to
- * completion without yielding, so each is atomic. Retention is applied lazily with the given clock.
+ * completion without yielding, so each is atomic. Retention, leases and idempotency windows follow
+ * the given clock and are cleaned lazily.
  */
 export class InMemoryUsageStore implements UsageStore {
   readonly #clock: Clock;
   readonly #cycles = new Map<string, CycleEntry>();
   readonly #standingLimits = new Map<UserId, number>();
+  readonly #claimedKeys = new Map<string, number>();
+  #sweepClaimsAt = 1_024;
   #closed = false;
 
   constructor(options: { clock?: Clock } = {}) {
     this.#clock = options.clock ?? systemClock;
   }
 
-  async recordUsage(command: RecordUsageCommand): Promise<UsageCounters> {
+  async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
     this.#assertOpen('recordUsage');
+    const now = this.#clock.now();
+    const claims = command.idempotencyKeys.map((key) => `${command.userId}\u0000${key}`);
+    if (claims.some((claim) => (this.#claimedKeys.get(claim) ?? 0) > now)) {
+      const entry = this.#entry(command.userId, command.cycle.start, false);
+      if (command.releaseLease !== null) entry?.leases.delete(leaseMember(command.releaseLease));
+      return { duplicate: true, counters: counters(entry ?? EMPTY) };
+    }
     const entry = this.#entry(command.userId, command.cycle.start, true);
     entry.promptTokens += command.promptTokens;
     entry.completionTokens += command.completionTokens;
     entry.totalTokens += command.totalTokens;
     if (command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
-    return counters(entry);
+    if (command.releaseLease !== null) entry.leases.delete(leaseMember(command.releaseLease));
+    for (const claim of claims) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
+    if (this.#claimedKeys.size >= this.#sweepClaimsAt) this.#sweepClaims(now);
+    return { duplicate: false, counters: counters(entry) };
   }
 
   async readUsage(ref: CycleRef): Promise<UsageSnapshot> {
     this.#assertOpen('readUsage');
     const entry = this.#entry(ref.userId, ref.cycle, false);
+    const now = this.#clock.now();
+    let reservedTokens = 0;
+    for (const lease of entry?.leases.values() ?? []) if (lease.expiresAt > now) reservedTokens += lease.tokens;
     return {
-      ...counters(entry ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 }),
+      ...counters(entry ?? EMPTY),
       cycleLimit: entry?.cycleLimit ?? null,
       standingLimit: this.#standingLimits.get(ref.userId) ?? null,
+      reservedTokens,
     };
   }
 
   async resetUsage(ref: CycleRef): Promise<void> {
     this.#assertOpen('resetUsage');
     const entry = this.#entry(ref.userId, ref.cycle, false);
-    if (entry === undefined) return;
-    if (entry.cycleLimit === null) {
-      this.#cycles.delete(cycleKey(ref.userId, ref.cycle));
-    } else {
-      entry.promptTokens = entry.completionTokens = entry.totalTokens = 0;
-    }
+    if (entry !== undefined) entry.promptTokens = entry.completionTokens = entry.totalTokens = 0;
   }
 
   async setLimit(command: SetLimitCommand): Promise<void> {
@@ -79,6 +98,36 @@ export class InMemoryUsageStore implements UsageStore {
     if (limit !== null && command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
   }
 
+  async reserve(command: ReserveCommand): Promise<ReserveOutcome> {
+    this.#assertOpen('reserve');
+    const now = this.#clock.now();
+    const entry = this.#entry(command.userId, command.cycle.start, true);
+    let reservedTokens = 0;
+    for (const [member, lease] of entry.leases) {
+      if (lease.expiresAt <= now) entry.leases.delete(member);
+      else reservedTokens += lease.tokens;
+    }
+    const limit = entry.cycleLimit ?? this.#standingLimits.get(command.userId) ?? null;
+    const currentUsage = entry.totalTokens;
+    if (limit !== null && currentUsage + reservedTokens + command.lease.tokens > limit) {
+      return { granted: false, currentUsage, reservedTokens, limit, expiresAt: 0 };
+    }
+    const expiresAt = now + command.leaseMs;
+    entry.leases.set(leaseMember(command.lease), { tokens: command.lease.tokens, expiresAt });
+    if (command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
+    return { granted: true, currentUsage, reservedTokens, limit, expiresAt };
+  }
+
+  async releaseLease(command: ReleaseCommand): Promise<boolean> {
+    this.#assertOpen('releaseLease');
+    const entry = this.#entry(command.userId, command.cycle, false);
+    const member = leaseMember(command.lease);
+    const lease = entry?.leases.get(member);
+    if (entry === undefined || lease === undefined) return false;
+    entry.leases.delete(member);
+    return lease.expiresAt > this.#clock.now();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
   }
@@ -93,10 +142,23 @@ export class InMemoryUsageStore implements UsageStore {
       entry = undefined;
     }
     if (entry === undefined && create) {
-      entry = { promptTokens: 0, completionTokens: 0, totalTokens: 0, cycleLimit: null, retainUntil: null };
+      entry = {
+        promptTokens: 0,
+        completionTokens: 0,
+        totalTokens: 0,
+        cycleLimit: null,
+        retainUntil: null,
+        leases: new Map(),
+      };
       this.#cycles.set(key, entry);
     }
     return entry;
+  }
+
+  /** Drops expired idempotency claims; runs when the map doubles, so the cost is amortised O(1). */
+  #sweepClaims(now: number): void {
+    for (const [claim, expiresAt] of this.#claimedKeys) if (expiresAt <= now) this.#claimedKeys.delete(claim);
+    this.#sweepClaimsAt = Math.max(1_024, this.#claimedKeys.size * 2);
   }
 
   #assertOpen(operation: string): void {
@@ -104,9 +166,15 @@ export class InMemoryUsageStore implements UsageStore {
   }
 }
 
+const EMPTY: UsageCounters = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+
 // User ids cannot contain control characters, so NUL separates the parts unambiguously.
 function cycleKey(user: UserId, cycle: CycleStart): string {
   return `${user}\u0000${cycle}`;
+}
+
+function leaseMember(lease: LeaseRef): string {
+  return `${lease.id}:${lease.tokens}`;
 }
 
 function counters(entry: UsageCounters): UsageCounters {

@@ -1,9 +1,13 @@
 import type { Redis } from 'ioredis';
 import type {
   CycleRef,
+  LeaseRef,
+  RecordOutcome,
   RecordUsageCommand,
+  ReleaseCommand,
+  ReserveCommand,
+  ReserveOutcome,
   SetLimitCommand,
-  UsageCounters,
   UsageSnapshot,
   UsageStore,
 } from '../../ports/usage-store.js';
@@ -13,10 +17,18 @@ import type { KeyBuilder, KeyOptions } from './keys.js';
 import { isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
 import { readUsageScript } from './scripts/read-usage.js';
 import { recordUsageScript } from './scripts/record-usage.js';
+import { releaseLeaseScript } from './scripts/release-lease.js';
+import { reserveScript } from './scripts/reserve.js';
 import type { RedisScript } from './scripts/script.js';
 import { setLimitScript } from './scripts/set-limit.js';
 
-const SCRIPTS: readonly RedisScript[] = [recordUsageScript, readUsageScript, setLimitScript];
+const SCRIPTS: readonly RedisScript[] = [
+  recordUsageScript,
+  readUsageScript,
+  setLimitScript,
+  reserveScript,
+  releaseLeaseScript,
+];
 
 type ScriptCall = (...keysThenArgs: string[]) => Promise<unknown>;
 
@@ -55,26 +67,42 @@ export class RedisUsageStore implements UsageStore {
     }
   }
 
-  async recordUsage(command: RecordUsageCommand): Promise<UsageCounters> {
-    const key = this.#keys.cycle(command.userId, command.cycle.start);
-    const reply = await this.#call('recordUsage', key, recordUsageScript, [key], [
-      String(command.promptTokens),
-      String(command.completionTokens),
-      String(command.totalTokens),
-      unixSeconds(command.cycle.retainUntil),
-    ]);
-    const [prompt, completion, total] = reply as [unknown, unknown, unknown];
+  async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
+    const { userId, cycle, idempotencyKeys } = command;
+    const key = this.#keys.cycle(userId, cycle.start);
+    if (idempotencyKeys.length > 2) throw new TypeError('recordUsage takes at most two idempotency keys');
+    const claims = idempotencyKeys.map((idem) => this.#keys.idempotency(userId, idem));
+    const reply = await this.#call(
+      'recordUsage',
+      key,
+      recordUsageScript,
+      [key, this.#keys.leases(userId, cycle.start), claims[0] ?? key, claims[1] ?? key],
+      [
+        String(command.promptTokens),
+        String(command.completionTokens),
+        String(command.totalTokens),
+        unixSeconds(cycle.retainUntil),
+        command.releaseLease === null ? '' : leaseMember(command.releaseLease),
+        String(claims.length),
+        String(command.dedupeWindowMs),
+      ],
+    );
+    const [duplicate, prompt, completion, total] = reply as [unknown, unknown, unknown, unknown];
     return {
-      promptTokens: parseCounter(prompt, key, 'prompt_tokens'),
-      completionTokens: parseCounter(completion, key, 'completion_tokens'),
-      totalTokens: parseCounter(total, key, 'total_tokens'),
+      duplicate: Number(duplicate) === 1,
+      counters: {
+        promptTokens: parseCounter(prompt, key, 'prompt_tokens'),
+        completionTokens: parseCounter(completion, key, 'completion_tokens'),
+        totalTokens: parseCounter(total, key, 'total_tokens'),
+      },
     };
   }
 
   async readUsage(ref: CycleRef): Promise<UsageSnapshot> {
     const key = this.#keys.cycle(ref.userId, ref.cycle);
     const policyKey = this.#keys.policy(ref.userId);
-    const call = (): Promise<unknown> => this.#call('readUsage', key, readUsageScript, [key, policyKey], []);
+    const keys = [key, policyKey, this.#keys.leases(ref.userId, ref.cycle)];
+    const call = (): Promise<unknown> => this.#call('readUsage', key, readUsageScript, keys, []);
     let reply: unknown;
     try {
       reply = await call();
@@ -82,13 +110,14 @@ export class RedisUsageStore implements UsageStore {
       if (!this.#retryReadsOnTimeout || !(error instanceof Error && isCommandTimeout(error.cause))) throw error;
       reply = await call();
     }
-    const [prompt, completion, total, cycleLimit, standingLimit] = reply as unknown[];
+    const [prompt, completion, total, cycleLimit, standingLimit, reserved] = reply as unknown[];
     return {
       promptTokens: parseCounter(prompt, key, 'prompt_tokens'),
       completionTokens: parseCounter(completion, key, 'completion_tokens'),
       totalTokens: parseCounter(total, key, 'total_tokens'),
       cycleLimit: parseLimit(cycleLimit, key),
       standingLimit: parseLimit(standingLimit, policyKey),
+      reservedTokens: Number(reserved),
     };
   }
 
@@ -111,6 +140,38 @@ export class RedisUsageStore implements UsageStore {
       String(command.limit),
       unixSeconds(command.cycle?.retainUntil ?? null),
     ]);
+  }
+
+  async reserve(command: ReserveCommand): Promise<ReserveOutcome> {
+    const { userId, cycle, lease } = command;
+    const key = this.#keys.cycle(userId, cycle.start);
+    const reply = await this.#call(
+      'reserve',
+      key,
+      reserveScript,
+      [key, this.#keys.policy(userId), this.#keys.leases(userId, cycle.start)],
+      [leaseMember(lease), String(lease.tokens), String(command.leaseMs)],
+    );
+    const [granted, used, reserved, limit, expiresAt] = (reply as unknown[]).map(Number) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    return {
+      granted: granted === 1,
+      currentUsage: used,
+      reservedTokens: reserved,
+      limit: limit === -1 ? null : limit,
+      expiresAt,
+    };
+  }
+
+  async releaseLease(command: ReleaseCommand): Promise<boolean> {
+    const key = this.#keys.leases(command.userId, command.cycle);
+    const reply = await this.#call('releaseLease', key, releaseLeaseScript, [key], [leaseMember(command.lease)]);
+    return Number(reply) === 1;
   }
 
   async close(): Promise<void> {
@@ -153,6 +214,11 @@ export class RedisUsageStore implements UsageStore {
       throw toUsageError(operation, error, errorKey);
     }
   }
+}
+
+/** A lease as a sorted-set member; the tokens ride along so sums need no second key. */
+function leaseMember(lease: LeaseRef): string {
+  return `${lease.id}:${lease.tokens}`;
 }
 
 function unixSeconds(epochMs: number | null): string {

@@ -38,6 +38,7 @@ export function createLazyTokenUsageRepository(
     return {
       accounting: container.get(TOKENS.UsageAccounting),
       limits: container.get(TOKENS.LimitPolicy),
+      guard: container.get(TOKENS.UsageGuard),
       store: container.get(TOKENS.UsageStore),
       logger: container.get(TOKENS.Logger),
     };

@@ -3,6 +3,7 @@ import { systemClock } from '../../adapters/system-clock.js';
 import { CycleCalendar } from '../../domain/billing-cycle.js';
 import { LimitPolicy } from '../../domain/limit-policy.js';
 import { UsageAccounting } from '../../domain/usage-accounting.js';
+import { UsageGuard } from '../../domain/usage-guard.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
 import type { UsageStore } from '../../ports/usage-store.js';
@@ -47,21 +48,28 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
       .inSingletonScope();
     bind(TOKENS.UsageAccounting)
       .toResolvedValue(
-        (store: UsageStore, calendar: CycleCalendar) => new UsageAccounting(store, calendar),
+        (store: UsageStore, calendar: CycleCalendar) => new UsageAccounting(store, calendar, config.enforcement),
         [TOKENS.UsageStore, TOKENS.CycleCalendar],
       )
       .inSingletonScope();
     bind(TOKENS.LimitPolicy)
       .toResolvedValue(
-        (store: UsageStore, calendar: CycleCalendar) => new LimitPolicy(store, calendar),
-        [TOKENS.UsageStore, TOKENS.CycleCalendar],
+        (store: UsageStore, calendar: CycleCalendar, clock: Clock, logger: Logger) =>
+          new LimitPolicy(store, calendar, config.enforcement, clock, logger),
+        [TOKENS.UsageStore, TOKENS.CycleCalendar, TOKENS.Clock, TOKENS.Logger],
       )
+      .inSingletonScope();
+    bind(TOKENS.UsageGuard)
+      .toResolvedValue((limits: LimitPolicy, logger: Logger) => new UsageGuard(limits, logger), [
+        TOKENS.LimitPolicy,
+        TOKENS.Logger,
+      ])
       .inSingletonScope();
     bind(TOKENS.TokenUsageRepository)
       .toResolvedValue(
-        (accounting: UsageAccounting, limits: LimitPolicy, store: UsageStore, logger: Logger) =>
-          new TokenUsageRepository({ accounting, limits, store, logger }),
-        [TOKENS.UsageAccounting, TOKENS.LimitPolicy, TOKENS.UsageStore, TOKENS.Logger],
+        (accounting: UsageAccounting, limits: LimitPolicy, guard: UsageGuard, store: UsageStore, logger: Logger) =>
+          new TokenUsageRepository({ accounting, limits, guard, store, logger }),
+        [TOKENS.UsageAccounting, TOKENS.LimitPolicy, TOKENS.UsageGuard, TOKENS.UsageStore, TOKENS.Logger],
       )
       .inSingletonScope();
   });

@@ -2,6 +2,7 @@ import type { ServiceIdentifier } from 'inversify';
 import type { CycleCalendar } from '../../domain/billing-cycle.js';
 import type { LimitPolicy } from '../../domain/limit-policy.js';
 import type { UsageAccounting } from '../../domain/usage-accounting.js';
+import type { UsageGuard } from '../../domain/usage-guard.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
 import type { UsageStore } from '../../ports/usage-store.js';
@@ -17,6 +18,7 @@ export const TOKENS = {
   CycleCalendar: Symbol.for('token-usage-repository/CycleCalendar') as ServiceIdentifier<CycleCalendar>,
   UsageAccounting: Symbol.for('token-usage-repository/UsageAccounting') as ServiceIdentifier<UsageAccounting>,
   LimitPolicy: Symbol.for('token-usage-repository/LimitPolicy') as ServiceIdentifier<LimitPolicy>,
+  UsageGuard: Symbol.for('token-usage-repository/UsageGuard') as ServiceIdentifier<UsageGuard>,
   TokenUsageRepository: Symbol.for(
     'token-usage-repository/TokenUsageRepository',
   ) as ServiceIdentifier<TokenUsageRepository>,

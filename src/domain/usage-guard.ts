@@ -1,0 +1,106 @@
+import { QuotaExceededError } from './errors.js';
+import { actualUsage } from './limit-policy.js';
+import type { LimitPolicy } from './limit-policy.js';
+import type { ActualUsage, Reservation } from './reservation.js';
+import { tokenCount } from './token-count.js';
+import { defaultUsageExtractor } from './usage-extractor.js';
+import type { UsageExtractor } from './usage-extractor.js';
+import type { Logger } from '../ports/logger.js';
+
+/** Options of one guarded call. */
+export interface GuardOptions<T> {
+  /** Tokens to reserve before the call: an upper estimate of prompt + completion. */
+  readonly estimateTokens: number;
+  /** E.g. a request id: a retried guard with the same key records the usage once. */
+  readonly idempotencyKey?: string;
+  readonly cycleStartDate?: string;
+  /** Overrides the configured lease, in ms: make it longer than the call can take. */
+  readonly leaseMs?: number;
+  /** Aborts the call; passed to it. An aborted call commits `promptTokens` when given, else releases. */
+  readonly signal?: AbortSignal;
+  /** Prompt tokens known before the call (e.g. counted locally), committed if the call is aborted. */
+  readonly promptTokens?: number;
+  /** Reads usage from the result. Default: {@link defaultUsageExtractor}. */
+  readonly extractUsage?: UsageExtractor<T>;
+}
+
+/**
+ * Wraps an LLM call in reserve → call → commit, releasing on failure, so usage is enforced atomically
+ * and recorded exactly once.
+ */
+export class UsageGuard {
+  readonly #limits: LimitPolicy;
+  readonly #logger: Logger;
+
+  constructor(limits: LimitPolicy, logger: Logger) {
+    this.#limits = limits;
+    this.#logger = logger;
+  }
+
+  /**
+   * Reserves `estimateTokens`, runs `call`, and commits the usage its result reports (the estimate,
+   * as total tokens, when the extractor cannot tell). Throws `QuotaExceededError` without calling when
+   * the reservation is denied; rethrows the call's error after releasing the reservation.
+   */
+  async run<T>(user: string, options: GuardOptions<T>, call: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    const estimate = tokenCount(options.estimateTokens, 'estimateTokens');
+    const knownPrompt = options.promptTokens === undefined ? undefined : tokenCount(options.promptTokens, 'promptTokens');
+    options.signal?.throwIfAborted();
+    const result = await this.#limits.reserve(user, estimate, {
+      ...(options.cycleStartDate === undefined ? {} : { cycleStartDate: options.cycleStartDate }),
+      ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+    });
+    if (!result.granted) {
+      const { reason, currentUsage, reserved, limit, remaining } = result;
+      throw new QuotaExceededError({ reason, currentUsage, reserved, limit, remaining, requested: estimate });
+    }
+    const { reservation } = result;
+    const commitOptions = options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey };
+
+    let value: T;
+    try {
+      value = await call(options.signal);
+    } catch (error) {
+      const aborted = options.signal?.aborted === true || (error instanceof Error && error.name === 'AbortError');
+      if (aborted && knownPrompt !== undefined) {
+        await this.#settle(reservation, () => this.#limits.commit(reservation, { promptTokens: knownPrompt }, commitOptions));
+      } else {
+        await this.#settle(reservation, () => this.#limits.release(reservation));
+      }
+      throw error;
+    }
+
+    const usage = this.#measure(value, options.extractUsage ?? (defaultUsageExtractor as UsageExtractor<T>), estimate);
+    // If this throws (store down), the lease keeps holding the estimate until it expires, and a retry
+    // with the same idempotency key cannot count the usage twice.
+    await this.#limits.commit(reservation, usage, commitOptions);
+    return value;
+  }
+
+  /** The call's usage, or the estimate as total tokens when the extractor cannot tell or reports nonsense. */
+  #measure<T>(value: T, extract: UsageExtractor<T>, estimate: number): ActualUsage {
+    try {
+      const usage = extract(value);
+      if (usage !== undefined) {
+        actualUsage(usage); // validates; throws ValidationError on nonsense
+        return usage;
+      }
+      this.#logger.warn({ estimateTokens: estimate }, 'no usage in the call result; charging the estimate');
+    } catch (error) {
+      this.#logger.warn({ err: { message: (error as Error).message } }, 'unusable usage in the call result; charging the estimate');
+    }
+    return { totalTokens: estimate };
+  }
+
+  /** Commits or releases after a failed call; a failure here is logged, never hides the call's error. */
+  async #settle(reservation: Reservation, settle: () => Promise<unknown>): Promise<void> {
+    try {
+      await settle();
+    } catch (error) {
+      this.#logger.error(
+        { reservationId: reservation.id, err: { message: (error as Error).message } },
+        'could not settle the reservation of a failed call; its lease expires on its own',
+      );
+    }
+  }
+}
