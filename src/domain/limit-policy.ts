@@ -152,7 +152,7 @@ export class LimitPolicy {
       cycle: { start: reservation.cycleStartDate, retainUntil: this.#calendar.retainUntil(reservation.cycleStartDate) },
       promptTokens: prompt,
       completionTokens: completion,
-      totalTokens: total,
+      otherTokens: (total - prompt - completion) as TokenCount,
       idempotencyKeys: keys,
       dedupeWindowMs: this.#options.dedupeWindowMs,
       releaseLease: reservation.degraded ? null : { id: reservation.id, tokens: reservation.tokens as TokenCount },

@@ -58,7 +58,7 @@ export class UsageAccounting {
       cycle,
       promptTokens: prompt,
       completionTokens: completion,
-      totalTokens: total as TokenCount,
+      otherTokens: unattributed,
       idempotencyKeys: idempotencyKey === undefined ? [] : [idempotencyKey],
       dedupeWindowMs: this.#dedupeWindowMs,
       releaseLease: null,

@@ -33,14 +33,17 @@ export interface LeaseRef {
   readonly tokens: TokenCount;
 }
 
-/** Usage to add to one user's cycle. */
+/**
+ * Usage to add to one user's cycle. The total grows by prompt + completion + other (the domain has
+ * checked that the sum is a safe integer), so `total = prompt + completion + other` holds.
+ */
 export interface RecordUsageCommand {
   readonly userId: UserId;
   readonly cycle: BillingCycle;
   readonly promptTokens: TokenCount;
   readonly completionTokens: TokenCount;
-  /** What to add to the total: prompt + completion + tokens not broken down. Validated as a safe integer. */
-  readonly totalTokens: TokenCount;
+  /** Tokens not broken down into prompt and completion (kept in `other_tokens`). */
+  readonly otherTokens: TokenCount;
   /**
    * Up to two keys claimed in the same atomic step as the increment. If any was claimed within the
    * dedupe window, nothing is written and the outcome says `duplicate`.

@@ -65,6 +65,18 @@ describeRedis('interop with the Python original (seed layout on real Redis)', ()
     });
   });
 
+  it('keeps tokens that are not broken down in other_tokens, so total = prompt + completion + other', async () => {
+    const id = user();
+    await repo.incrementDetailedUsage(id, 10, 5, '2024-01-01');
+    await repo.incrementTotalUsage(id, 100, '2024-01-01');
+    expect(await raw.hgetall(`token_usage:${id}:2024-01-01`)).toEqual({
+      prompt_tokens: '10',
+      completion_tokens: '5',
+      other_tokens: '100',
+      total_tokens: '115',
+    });
+  });
+
   it('treats a usage_limit of 0 written by Python as no cycle limit', async () => {
     const id = user();
     await raw.hset(`token_usage:${id}:2024-01-01`, { total_tokens: '5', usage_limit: '0' });

@@ -41,7 +41,7 @@ export function aUsageRecord(
     cycle: overrides.cycle ?? aCycle(),
     promptTokens: tokenCount(prompt),
     completionTokens: tokenCount(completion),
-    totalTokens: tokenCount(overrides.total ?? prompt + completion),
+    otherTokens: tokenCount((overrides.total ?? prompt + completion) - prompt - completion),
     idempotencyKeys: overrides.idempotencyKeys ?? [],
     dedupeWindowMs: overrides.dedupeWindowMs ?? 60_000,
     releaseLease: overrides.releaseLease ?? null,

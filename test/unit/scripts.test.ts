@@ -8,9 +8,10 @@ import { setLimitScript } from '../../src/adapters/redis/scripts/set-limit.js';
 
 const SCRIPTS = [recordUsageScript, readUsageScript, setLimitScript, reserveScript, releaseLeaseScript];
 
-// Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA.
+// Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
+// (`npx tsx scripts/pin-scripts.ts` prints them).
 const PINNED: Record<string, string> = {
-  turRecordUsageV2: 'f5c4f40f70ce6d357bab7882c90bc5013df1cf7c',
+  turRecordUsageV2: '71ad75a082ba7ee4b65ccb3f7158954ba089e334',
   turReadUsageV2: 'cc40c1593a6827adc096ccb03895fa24d7543a19',
   turSetLimitV1: '665e3e6a7cdc8b92876f5cddbd8b2c93f4727fd5',
   turReserveV1: '2d49d193be0247f86101169562c3ac9af9372ea7',

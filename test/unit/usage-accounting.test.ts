@@ -360,7 +360,7 @@ describe('UsageAccounting.record: happy path', () => {
         cycle: { start: '2024-01-01', retainUntil: Date.parse('2024-05-05T00:00:00Z') },
         promptTokens: 10,
         completionTokens: 5,
-        totalTokens: 15,
+        otherTokens: 0,
         idempotencyKeys: [],
         dedupeWindowMs: DEDUPE_MS,
         releaseLease: null,
@@ -384,7 +384,7 @@ describe('UsageAccounting.record: happy path', () => {
   it('adds unattributed tokens to the total only', async () => {
     const f = fixture();
     expect(await f.accounting.record({ userId: 'alice', unattributedTokens: 40 })).toEqual(counted(0, 0, 40));
-    expect(f.store.recorded[0]).toMatchObject({ promptTokens: 0, completionTokens: 0, totalTokens: 40 });
+    expect(f.store.recorded[0]).toMatchObject({ promptTokens: 0, completionTokens: 0, otherTokens: 40 });
   });
 
   it('adds prompt + completion + unattributed to the total in one store step', async () => {
@@ -393,7 +393,7 @@ describe('UsageAccounting.record: happy path', () => {
       counted(3, 4, 12),
     );
     expect(f.store.recorded).toHaveLength(1);
-    expect(f.store.recorded[0]).toMatchObject({ promptTokens: 3, completionTokens: 4, totalTokens: 12 });
+    expect(f.store.recorded[0]).toMatchObject({ promptTokens: 3, completionTokens: 4, otherTokens: 5 });
   });
 
   it('keeps users apart', async () => {

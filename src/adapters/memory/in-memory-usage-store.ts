@@ -21,6 +21,8 @@ interface CycleEntry {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** Tokens not broken down (the Redis `other_tokens` field). */
+  otherTokens: number;
   cycleLimit: number | null;
   retainUntil: number | null;
   /** Live leases by `id:tokens` (the same identity as the Redis member), with their expiry. */
@@ -56,7 +58,8 @@ export class InMemoryUsageStore implements UsageStore {
     const entry = this.#entry(command.userId, command.cycle.start, true);
     entry.promptTokens += command.promptTokens;
     entry.completionTokens += command.completionTokens;
-    entry.totalTokens += command.totalTokens;
+    entry.otherTokens += command.otherTokens;
+    entry.totalTokens += command.promptTokens + command.completionTokens + command.otherTokens;
     if (command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
     if (command.releaseLease !== null) entry.leases.delete(leaseMember(command.releaseLease));
     for (const claim of claims) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
@@ -81,7 +84,7 @@ export class InMemoryUsageStore implements UsageStore {
   async resetUsage(ref: CycleRef): Promise<void> {
     this.#assertOpen('resetUsage');
     const entry = this.#entry(ref.userId, ref.cycle, false);
-    if (entry !== undefined) entry.promptTokens = entry.completionTokens = entry.totalTokens = 0;
+    if (entry !== undefined) entry.promptTokens = entry.completionTokens = entry.totalTokens = entry.otherTokens = 0;
   }
 
   async setLimit(command: SetLimitCommand): Promise<void> {
@@ -146,6 +149,7 @@ export class InMemoryUsageStore implements UsageStore {
         promptTokens: 0,
         completionTokens: 0,
         totalTokens: 0,
+        otherTokens: 0,
         cycleLimit: null,
         retainUntil: null,
         leases: new Map(),

@@ -80,7 +80,7 @@ export class RedisUsageStore implements UsageStore {
       [
         String(command.promptTokens),
         String(command.completionTokens),
-        String(command.totalTokens),
+        String(command.otherTokens),
         unixSeconds(cycle.retainUntil),
         command.releaseLease === null ? '' : leaseMember(command.releaseLease),
         String(claims.length),
@@ -125,7 +125,7 @@ export class RedisUsageStore implements UsageStore {
     const key = this.#keys.cycle(ref.userId, ref.cycle);
     try {
       // One HDEL is atomic; usage_limit stays, and an emptied hash disappears by itself.
-      await this.#client('resetUsage').hdel(key, 'prompt_tokens', 'completion_tokens', 'total_tokens');
+      await this.#client('resetUsage').hdel(key, 'prompt_tokens', 'completion_tokens', 'total_tokens', 'other_tokens');
     } catch (error) {
       throw toUsageError('resetUsage', error, key);
     }
