@@ -1,4 +1,5 @@
 import type { BillingCycle, CycleStart } from '../domain/billing-cycle.js';
+import type { UsageError } from '../domain/errors.js';
 import type { IdempotencyKey } from '../domain/idempotency.js';
 import type { TokenCount, UsageLimit } from '../domain/token-count.js';
 import type { UserId } from '../domain/user-id.js';
@@ -63,6 +64,20 @@ export interface RecordOutcome {
   readonly counters: UsageCounters;
 }
 
+/** How fresh a read must be. */
+export interface ReadOptions {
+  /**
+   * The caller accepts an answer that may be up to a cache's TTL old (dashboards, alert sweeps).
+   * Stores without a cache ignore it; enforcement never sets it.
+   */
+  readonly allowStale?: boolean;
+}
+
+/** The result of one record of a batch. */
+export type BatchRecordResult =
+  | { readonly ok: true; readonly outcome: RecordOutcome }
+  | { readonly ok: false; readonly error: UsageError };
+
 /** A limit to set (limit > 0) or remove (limit 0). */
 export interface SetLimitCommand {
   readonly userId: UserId;
@@ -106,8 +121,15 @@ export interface ReleaseCommand extends CycleRef {
 export interface UsageStore {
   /** Adds usage, claims idempotency keys and frees a lease in one atomic step, or does nothing for a duplicate. */
   recordUsage(command: RecordUsageCommand): Promise<RecordOutcome>;
+  /**
+   * Applies many records in one round trip; each is atomic on its own (as `recordUsage`), and the
+   * results come back in order, a failed record (e.g. corrupt data) as an error beside the others.
+   * If the round trip itself fails it rejects, and any subset may have been applied: retry with the
+   * same idempotency keys.
+   */
+  recordUsageBatch(commands: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]>;
   /** Reads a cycle's counters, both limits and live reservations, atomically. */
-  readUsage(ref: CycleRef): Promise<UsageSnapshot>;
+  readUsage(ref: CycleRef, options?: ReadOptions): Promise<UsageSnapshot>;
   /** Clears a cycle's counters; its limits and leases stay. */
   resetUsage(ref: CycleRef): Promise<void>;
   /** Sets or removes a cycle override limit, or the user's standing limit. */

@@ -4,7 +4,7 @@ import { userId } from '../../src/domain/user-id.js';
 import type { UserId } from '../../src/domain/user-id.js';
 import type { UsageStore } from '../../src/ports/usage-store.js';
 import { describeReservationContract } from './reservation.contract.js';
-import { aCycle, aLimit, aUsageRecord, aUserId, CYCLE, OTHER_CYCLE } from '../support/mothers.js';
+import { aCycle, aLimit, anIdempotencyKey, aUsageRecord, aUserId, CYCLE, OTHER_CYCLE } from '../support/mothers.js';
 
 /** Builds a fresh, empty store (its own key prefix) for one test. */
 export type StoreFactory = () => UsageStore | Promise<UsageStore>;
@@ -63,6 +63,24 @@ export function describeUsageStoreContract(
         completionTokens: 75,
         totalTokens: 226,
       });
+    });
+
+    it('applies a batch of records in order, each atomically, deduping by idempotency key', async () => {
+      const [alice, bob] = [aUserId(), aUserId()];
+      const key = anIdempotencyKey();
+      const results = await store.recordUsageBatch([
+        aUsageRecord({ userId: alice, prompt: 1, completion: 1 }),
+        aUsageRecord({ userId: bob, prompt: 5, completion: 0, idempotencyKeys: [key] }),
+        aUsageRecord({ userId: alice, prompt: 2, completion: 2 }),
+        aUsageRecord({ userId: bob, prompt: 5, completion: 0, idempotencyKeys: [key] }),
+      ]);
+      expect(results).toEqual([
+        { ok: true, outcome: { duplicate: false, counters: { promptTokens: 1, completionTokens: 1, totalTokens: 2 } } },
+        { ok: true, outcome: { duplicate: false, counters: { promptTokens: 5, completionTokens: 0, totalTokens: 5 } } },
+        { ok: true, outcome: { duplicate: false, counters: { promptTokens: 3, completionTokens: 3, totalTokens: 6 } } },
+        { ok: true, outcome: { duplicate: true, counters: { promptTokens: 5, completionTokens: 0, totalTokens: 5 } } },
+      ]);
+      expect(await store.recordUsageBatch([])).toEqual([]);
     });
 
     it('adds tokens that are not broken down to the total only', async () => {

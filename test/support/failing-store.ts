@@ -24,6 +24,10 @@ export class SwitchableStore implements UsageStore {
     this.#gate('recordUsage');
     return this.inner.recordUsage(...args);
   }
+  async recordUsageBatch(...args: Parameters<UsageStore['recordUsageBatch']>) {
+    this.#gate('recordUsageBatch');
+    return this.inner.recordUsageBatch(...args);
+  }
   async readUsage(...args: Parameters<UsageStore['readUsage']>) {
     this.#gate('readUsage');
     return this.inner.readUsage(...args);

@@ -9,6 +9,7 @@ import { LimitPolicy } from '../../src/domain/limit-policy.js';
 import { UsageAccounting } from '../../src/domain/usage-accounting.js';
 import type { RecordUsageInput } from '../../src/domain/usage-accounting.js';
 import type {
+  BatchRecordResult,
   CycleRef,
   RecordOutcome,
   RecordUsageCommand,
@@ -66,6 +67,11 @@ class RecordingStore implements UsageStore {
   recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
     this.calls.push({ method: 'recordUsage', command });
     return this.#inner.recordUsage(command);
+  }
+
+  recordUsageBatch(commands: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
+    for (const command of commands) this.calls.push({ method: 'recordUsage', command });
+    return this.#inner.recordUsageBatch(commands);
   }
 
   readUsage(ref: CycleRef): Promise<UsageSnapshot> {

@@ -3,6 +3,7 @@ import { StoreUnavailableError } from '../../domain/errors.js';
 import type { UserId } from '../../domain/user-id.js';
 import type { Clock } from '../../ports/clock.js';
 import type {
+  BatchRecordResult,
   CycleRef,
   LeaseRef,
   RecordOutcome,
@@ -65,6 +66,13 @@ export class InMemoryUsageStore implements UsageStore {
     for (const claim of claims) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
     if (this.#claimedKeys.size >= this.#sweepClaimsAt) this.#sweepClaims(now);
     return { duplicate: false, counters: counters(entry) };
+  }
+
+  async recordUsageBatch(commands: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
+    this.#assertOpen('recordUsageBatch');
+    const results: BatchRecordResult[] = [];
+    for (const command of commands) results.push({ ok: true, outcome: await this.recordUsage(command) });
+    return results;
   }
 
   async readUsage(ref: CycleRef): Promise<UsageSnapshot> {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type {
+  BatchRecordResult,
   CycleRef,
   LeaseRef,
   RecordOutcome,
@@ -68,16 +69,43 @@ export class RedisUsageStore implements UsageStore {
   }
 
   async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
+    const call = this.#recordCall(command);
+    const reply = await this.#call('recordUsage', call.keys[0], recordUsageScript, call.keys, call.args);
+    return recordOutcome(reply, call.keys[0]);
+  }
+
+  async recordUsageBatch(commands: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
+    if (commands.length === 0) return [];
+    const calls = commands.map((command) => this.#recordCall(command));
+    const pipeline = this.#client('recordUsageBatch').pipeline();
+    const queue = pipeline as unknown as Record<string, (...keysThenArgs: string[]) => unknown>;
+    for (const call of calls) queue[recordUsageScript.name]?.call(pipeline, ...call.keys, ...call.args);
+    let replies: [Error | null, unknown][] | null;
+    try {
+      replies = await pipeline.exec();
+    } catch (error) {
+      throw toUsageError('recordUsageBatch', error, calls[0]?.keys[0] ?? '');
+    }
+    if (replies === null) throw toUsageError('recordUsageBatch', new Error('pipeline was not executed'), '');
+    return replies.map(([error, reply], i): BatchRecordResult => {
+      const key = calls[i]?.keys[0] ?? '';
+      if (error !== null) return { ok: false, error: toUsageError('recordUsageBatch', error, key) };
+      try {
+        return { ok: true, outcome: recordOutcome(reply, key) };
+      } catch (parseError) {
+        return { ok: false, error: toUsageError('recordUsageBatch', parseError, key) };
+      }
+    });
+  }
+
+  #recordCall(command: RecordUsageCommand): { keys: [string, string, string, string]; args: string[] } {
     const { userId, cycle, idempotencyKeys } = command;
     const key = this.#keys.cycle(userId, cycle.start);
     if (idempotencyKeys.length > 2) throw new TypeError('recordUsage takes at most two idempotency keys');
     const claims = idempotencyKeys.map((idem) => this.#keys.idempotency(userId, idem));
-    const reply = await this.#call(
-      'recordUsage',
-      key,
-      recordUsageScript,
-      [key, this.#keys.leases(userId, cycle.start), claims[0] ?? key, claims[1] ?? key],
-      [
+    return {
+      keys: [key, this.#keys.leases(userId, cycle.start), claims[0] ?? key, claims[1] ?? key],
+      args: [
         String(command.promptTokens),
         String(command.completionTokens),
         String(command.otherTokens),
@@ -86,15 +114,6 @@ export class RedisUsageStore implements UsageStore {
         String(claims.length),
         String(command.dedupeWindowMs),
       ],
-    );
-    const [duplicate, prompt, completion, total] = reply as [unknown, unknown, unknown, unknown];
-    return {
-      duplicate: Number(duplicate) === 1,
-      counters: {
-        promptTokens: parseCounter(prompt, key, 'prompt_tokens'),
-        completionTokens: parseCounter(completion, key, 'completion_tokens'),
-        totalTokens: parseCounter(total, key, 'total_tokens'),
-      },
     };
   }
 
@@ -214,6 +233,19 @@ export class RedisUsageStore implements UsageStore {
       throw toUsageError(operation, error, errorKey);
     }
   }
+}
+
+/** Maps the record script's reply `{duplicate, prompt, completion, total}`. */
+function recordOutcome(reply: unknown, key: string): RecordOutcome {
+  const [duplicate, prompt, completion, total] = reply as [unknown, unknown, unknown, unknown];
+  return {
+    duplicate: Number(duplicate) === 1,
+    counters: {
+      promptTokens: parseCounter(prompt, key, 'prompt_tokens'),
+      completionTokens: parseCounter(completion, key, 'completion_tokens'),
+      totalTokens: parseCounter(total, key, 'total_tokens'),
+    },
+  };
 }
 
 /** A lease as a sorted-set member; the tokens ride along so sums need no second key. */
