@@ -33,3 +33,11 @@ export function callerIdempotencyKey(value: unknown, field = 'idempotencyKey'): 
 export function reservationIdempotencyKey(reservationId: string): IdempotencyKey {
   return `r:${reservationId}` as IdempotencyKey;
 }
+
+/**
+ * A fresh key for one logical write that the caller gave no key for (`g:` namespace), so retries of
+ * that write (a retrying decorator, a buffered flush) can never count it twice.
+ */
+export function generatedIdempotencyKey(): IdempotencyKey {
+  return `g:${globalThis.crypto.randomUUID()}` as IdempotencyKey;
+}

@@ -4,7 +4,7 @@ import { tokenCount } from './token-count.js';
 import type { TokenCount } from './token-count.js';
 import { userId } from './user-id.js';
 import { callerIdempotencyKey } from './idempotency.js';
-import type { RecordOutcome, UsageCounters, UsageStore } from '../ports/usage-store.js';
+import type { RecordOutcome, RecordUsageCommand, UsageCounters, UsageStore } from '../ports/usage-store.js';
 
 /** Usage to record; unvalidated input straight from the caller. */
 export interface RecordUsageInput {
@@ -36,6 +36,15 @@ export class UsageAccounting {
    * touch the store).
    */
   async record(input: RecordUsageInput): Promise<RecordOutcome | null> {
+    const command = this.prepare(input);
+    return command === null ? null : this.#store.recordUsage(command);
+  }
+
+  /**
+   * Validates a record and builds the store command, without writing: `null` when every count is 0.
+   * Throws `ValidationError` on bad input. (The buffered recorder uses this, then writes in batches.)
+   */
+  prepare(input: RecordUsageInput): RecordUsageCommand | null {
     const user = userId(input.userId);
     const idempotencyKey = callerIdempotencyKey(input.idempotencyKey);
     const count = (value: unknown, field: string): TokenCount => tokenCount(value === undefined ? 0 : value, field);
@@ -53,7 +62,7 @@ export class UsageAccounting {
       );
     }
     if (total === 0) return null;
-    return this.#store.recordUsage({
+    return {
       userId: user,
       cycle,
       promptTokens: prompt,
@@ -62,7 +71,12 @@ export class UsageAccounting {
       idempotencyKeys: idempotencyKey === undefined ? [] : [idempotencyKey],
       dedupeWindowMs: this.#dedupeWindowMs,
       releaseLease: null,
-    });
+    };
+  }
+
+  /** How long idempotency keys stay claimed, in ms. */
+  get dedupeWindowMs(): number {
+    return this.#dedupeWindowMs;
   }
 
   /** The counters of a user's cycle (zeros when nothing was recorded). */

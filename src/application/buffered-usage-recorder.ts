@@ -1,0 +1,275 @@
+import { StoreUnavailableError } from '../domain/errors.js';
+import type { UsageError } from '../domain/errors.js';
+import { generatedIdempotencyKey } from '../domain/idempotency.js';
+import type { TokenCount } from '../domain/token-count.js';
+import type { RecordUsageInput, UsageAccounting } from '../domain/usage-accounting.js';
+import type { Logger } from '../ports/logger.js';
+import type { Metrics } from '../ports/metrics.js';
+import type { RecordUsageCommand, UsageStore } from '../ports/usage-store.js';
+
+/** Options of a {@link BufferedUsageRecorder}. */
+export interface BufferedRecorderOptions {
+  /** Flush as soon as this many records are buffered (the seed's batch size: 100). */
+  readonly maxBatchRecords: number;
+  /** Flush whatever is buffered at least this often, in ms. Bounds what a crash can lose. */
+  readonly flushIntervalMs: number;
+  /**
+   * Most buffered entries (distinct user+cycle sums, plus records carrying their own idempotency key)
+   * before `record()` waits for a flush instead of growing: the memory bound.
+   */
+  readonly highWaterMark: number;
+  /** First delay before re-sending a failed flush, doubling up to `retryMaxDelayMs`. */
+  readonly retryBaseDelayMs: number;
+  readonly retryMaxDelayMs: number;
+}
+
+/** Defaults: flush every 100 records or every second; hold at most 10,000 entries. */
+export const DEFAULT_BUFFERED_RECORDER_OPTIONS: BufferedRecorderOptions = {
+  maxBatchRecords: 100,
+  flushIntervalMs: 1_000,
+  highWaterMark: 10_000,
+  retryBaseDelayMs: 100,
+  retryMaxDelayMs: 5_000,
+};
+
+/** A record the store refused for good (e.g. corrupt data), kept so it is never silently lost. */
+export interface DeadLetter {
+  readonly command: RecordUsageCommand;
+  /** How many `record()` calls were summed into it. */
+  readonly records: number;
+  readonly error: UsageError;
+}
+
+interface Entry {
+  command: RecordUsageCommand;
+  records: number;
+}
+
+/**
+ * Buffers usage records and writes them in batches: records of the same user and cycle are summed,
+ * and each flush is one pipelined round trip of atomic record scripts.
+ *
+ * - `record()` resolves once the record is in the buffer (acknowledged). While the process lives, an
+ *   acknowledged record is never lost: a failed flush keeps its batch and retries with backoff; a
+ *   record the store refuses for good goes to {@link deadLetters}, never away.
+ * - Every write of a flush carries an idempotency key fixed before its first attempt (a generated one
+ *   for sums, the caller's for records that brought one), so a flush that was partly applied before a
+ *   failure is never counted twice when retried.
+ * - Memory is bounded: past `highWaterMark` entries, `record()` waits for the flush (backpressure).
+ * - A crash loses at most what was buffered and not yet flushed: at most `flushIntervalMs` of records
+ *   or `maxBatchRecords` records, whichever comes first (plus a batch being retried while the store
+ *   is down).
+ */
+export class BufferedUsageRecorder {
+  readonly #store: UsageStore;
+  readonly #accounting: UsageAccounting;
+  readonly #options: BufferedRecorderOptions;
+  readonly #logger: Logger;
+  readonly #metrics: Metrics | undefined;
+  readonly #timer: ReturnType<typeof setInterval>;
+  /** Sums of records without a caller key, by user and cycle. */
+  #sums = new Map<string, Entry>();
+  /** Records kept apart: those with a caller key (each key is claimed with its own increment). */
+  #unsummed: Entry[] = [];
+  /** Caller keys in the buffer, so a key repeated before the flush is dropped as a duplicate. */
+  #bufferedKeys = new Set<string>();
+  #bufferedRecords = 0;
+  #inFlightEntries = 0;
+  #inFlightRecords = 0;
+  #flushing: Promise<void> | undefined;
+  #spaceWaiters: Array<() => void> = [];
+  readonly #deadLetters: DeadLetter[] = [];
+  #closed = false;
+
+  constructor(
+    store: UsageStore,
+    accounting: UsageAccounting,
+    options: Partial<BufferedRecorderOptions>,
+    logger: Logger,
+    metrics?: Metrics,
+  ) {
+    this.#store = store;
+    this.#accounting = accounting;
+    this.#options = { ...DEFAULT_BUFFERED_RECORDER_OPTIONS, ...options };
+    for (const [name, value] of Object.entries(this.#options)) {
+      if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${value}`);
+    }
+    this.#logger = logger;
+    this.#metrics = metrics;
+    this.#timer = setInterval(() => void this.flush().catch(() => undefined), this.#options.flushIntervalMs);
+    this.#timer.unref();
+  }
+
+  /**
+   * Validates the record (throws `ValidationError`, buffering nothing) and buffers it. Resolves when
+   * it is buffered; waits first while the buffer is at its high-water mark.
+   */
+  async record(input: RecordUsageInput): Promise<void> {
+    if (this.#closed) throw new StoreUnavailableError('record', 'the buffered recorder is closed');
+    const command = this.#accounting.prepare(input);
+    if (command === null) return;
+    while (this.#entries() >= this.#options.highWaterMark) {
+      void this.flush().catch(() => undefined);
+      await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve));
+      if (this.#closed) throw new StoreUnavailableError('record', 'the buffered recorder is closed');
+    }
+    this.#add(command);
+    if (this.#bufferedRecords >= this.#options.maxBatchRecords) void this.flush().catch(() => undefined);
+  }
+
+  /** Writes everything buffered so far; resolves when it is in the store. */
+  async flush(): Promise<void> {
+    while (this.#flushing !== undefined) await this.#flushing;
+    if (this.#bufferedRecords === 0) return;
+    const batch = this.#takeBuffer();
+    this.#flushing = this.#write(batch).finally(() => {
+      this.#flushing = undefined;
+      this.#inFlightEntries = 0;
+      this.#inFlightRecords = 0;
+      this.#report();
+      for (const wake of this.#spaceWaiters.splice(0)) wake();
+    });
+    await this.#flushing;
+  }
+
+  /**
+   * Stops the timer and flushes everything, waiting for retries while the store is down, at most
+   * `timeoutMs` (default: no limit). Rejects if records are still unflushed then; they are lost only
+   * if the process exits.
+   */
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    for (const wake of this.#spaceWaiters.splice(0)) wake();
+    const drained = (async () => {
+      while (this.#bufferedRecords > 0 || this.#flushing !== undefined) await this.flush();
+    })();
+    if (options.timeoutMs === undefined) return drained;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const pending = this.pendingRecords;
+        this.#logger.error({ pendingRecords: pending }, 'buffered recorder closed with unflushed records');
+        reject(new StoreUnavailableError('close', `${pending} records are still unflushed`));
+      }, options.timeoutMs);
+      timer.unref();
+    });
+    try {
+      await Promise.race([drained, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Records accepted but not yet written (buffered plus in flight). */
+  get pendingRecords(): number {
+    return this.#bufferedRecords + this.#inFlightRecords;
+  }
+
+  /** Records the store refused for good; kept until the caller deals with them. */
+  deadLetters(): readonly DeadLetter[] {
+    return [...this.#deadLetters];
+  }
+
+  #entries(): number {
+    return this.#sums.size + this.#unsummed.length + this.#inFlightEntries;
+  }
+
+  #add(command: RecordUsageCommand): void {
+    const [callerKey] = command.idempotencyKeys;
+    if (callerKey !== undefined) {
+      const bufferedKey = `${command.userId}\u0000${callerKey}`;
+      if (this.#bufferedKeys.has(bufferedKey)) return; // the same key twice before a flush: a duplicate
+      this.#bufferedKeys.add(bufferedKey);
+      this.#unsummed.push({ command, records: 1 });
+    } else {
+      const key = `${command.userId}\u0000${command.cycle.start}`;
+      const entry = this.#sums.get(key);
+      const sum = entry?.command;
+      const merged =
+        sum === undefined
+          ? command
+          : {
+              ...sum,
+              cycle: command.cycle, // the latest retention
+              promptTokens: (sum.promptTokens + command.promptTokens) as TokenCount,
+              completionTokens: (sum.completionTokens + command.completionTokens) as TokenCount,
+              otherTokens: (sum.otherTokens + command.otherTokens) as TokenCount,
+            };
+      if (entry === undefined) {
+        this.#sums.set(key, { command, records: 1 });
+      } else if (Number.isSafeInteger(merged.promptTokens + merged.completionTokens + merged.otherTokens)) {
+        entry.command = merged;
+        entry.records += 1;
+      } else {
+        this.#unsummed.push({ command, records: 1 }); // a sum past 2^53 - 1 would lose tokens: keep it apart
+      }
+    }
+    this.#bufferedRecords += 1;
+    this.#report();
+  }
+
+  /** Seals the buffer into a batch; each sum gets its idempotency key now, before any attempt. */
+  #takeBuffer(): Entry[] {
+    const batch = [...this.#sums.values(), ...this.#unsummed].map((entry) =>
+      entry.command.idempotencyKeys.length > 0
+        ? entry
+        : { records: entry.records, command: { ...entry.command, idempotencyKeys: [generatedIdempotencyKey()] } },
+    );
+    this.#inFlightEntries = batch.length;
+    this.#inFlightRecords = this.#bufferedRecords;
+    this.#sums = new Map();
+    this.#unsummed = [];
+    this.#bufferedKeys = new Set();
+    this.#bufferedRecords = 0;
+    return batch;
+  }
+
+  async #write(batch: Entry[]): Promise<void> {
+    const started = performance.now();
+    let pending = batch;
+    for (let attempt = 1; pending.length > 0; attempt += 1) {
+      try {
+        const results = await this.#store.recordUsageBatch(pending.map((entry) => entry.command));
+        results.forEach((result, i) => {
+          const entry = pending[i] as Entry;
+          if (result.ok) {
+            if (!result.outcome.duplicate) this.#countTokens(entry.command);
+            return;
+          }
+          this.#deadLetters.push({ command: entry.command, records: entry.records, error: result.error });
+          this.#logger.error(
+            { err: { code: result.error.code, message: result.error.message }, records: entry.records },
+            'the store refused a buffered record; kept in deadLetters()',
+          );
+        });
+        pending = [];
+      } catch (error) {
+        if (!(error instanceof StoreUnavailableError)) {
+          for (const entry of pending) this.#deadLetters.push({ ...entry, error: error as UsageError });
+          this.#logger.error({ err: { message: (error as Error).message } }, 'buffered flush failed for good; kept in deadLetters()');
+          throw error;
+        }
+        const delayMs = Math.min(this.#options.retryMaxDelayMs, this.#options.retryBaseDelayMs * 2 ** (attempt - 1));
+        this.#logger.warn(
+          { attempt, delayMs, records: pending.length, err: { message: error.message } },
+          'buffered flush failed; retrying the same batch with the same idempotency keys',
+        );
+        this.#metrics?.operation('flush', 'error', (performance.now() - started) / 1000);
+        await new Promise((resolve) => setTimeout(resolve, delayMs).unref?.());
+      }
+    }
+    this.#metrics?.operation('flush', 'ok', (performance.now() - started) / 1000);
+  }
+
+  #countTokens(command: RecordUsageCommand): void {
+    if (this.#metrics === undefined) return;
+    if (command.promptTokens > 0) this.#metrics.tokensRecorded('prompt', command.promptTokens);
+    if (command.completionTokens > 0) this.#metrics.tokensRecorded('completion', command.completionTokens);
+    if (command.otherTokens > 0) this.#metrics.tokensRecorded('other', command.otherTokens);
+  }
+
+  #report(): void {
+    this.#metrics?.bufferedRecords(this.pendingRecords);
+  }
+}
