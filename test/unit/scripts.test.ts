@@ -1,12 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { readUsageScript } from '../../src/adapters/redis/scripts/read-usage.js';
-import { recordUsageScript } from '../../src/adapters/redis/scripts/record-usage.js';
-import { releaseLeaseScript } from '../../src/adapters/redis/scripts/release-lease.js';
-import { reserveScript } from '../../src/adapters/redis/scripts/reserve.js';
-import { setLimitScript } from '../../src/adapters/redis/scripts/set-limit.js';
+import { ALL_SCRIPTS } from '../../src/adapters/redis/scripts/all.js';
 
-const SCRIPTS = [recordUsageScript, readUsageScript, setLimitScript, reserveScript, releaseLeaseScript];
+const SCRIPTS = ALL_SCRIPTS;
 
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
@@ -16,6 +12,7 @@ const PINNED: Record<string, string> = {
   turSetLimitV1: '665e3e6a7cdc8b92876f5cddbd8b2c93f4727fd5',
   turReserveV1: '2d49d193be0247f86101169562c3ac9af9372ea7',
   turReleaseLeaseV1: '57ac050124e5d906c194cdafbd8dd3b0a46c4a32',
+  turSyncThresholdsV1: '52ebb192abcc2c8e877c2633cec3b512bee42611',
 };
 
 describe('Lua scripts', () => {

@@ -16,6 +16,8 @@ import type {
   UsageSnapshot,
   UsageStore,
 } from '../../ports/usage-store.js';
+import type { AlertStateStore, SyncThresholdsCommand, SyncThresholdsOutcome } from '../../ports/alert-state-store.js';
+import type { HealthProbe, StoreHealth } from '../../ports/health-probe.js';
 import { systemClock } from '../system-clock.js';
 
 interface CycleEntry {
@@ -28,6 +30,8 @@ interface CycleEntry {
   retainUntil: number | null;
   /** Live leases by `id:tokens` (the same identity as the Redis member), with their expiry. */
   leases: Map<string, { tokens: number; expiresAt: number }>;
+  /** Claimed alert thresholds, in ppm of the limit. */
+  claimedThresholds: Set<number>;
 }
 
 /**
@@ -35,7 +39,7 @@ interface CycleEntry {
  * completion without yielding, so each is atomic. Retention, leases and idempotency windows follow
  * the given clock and are cleaned lazily.
  */
-export class InMemoryUsageStore implements UsageStore {
+export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthProbe {
   readonly #clock: Clock;
   readonly #cycles = new Map<string, CycleEntry>();
   readonly #standingLimits = new Map<UserId, number>();
@@ -92,7 +96,9 @@ export class InMemoryUsageStore implements UsageStore {
   async resetUsage(ref: CycleRef): Promise<void> {
     this.#assertOpen('resetUsage');
     const entry = this.#entry(ref.userId, ref.cycle, false);
-    if (entry !== undefined) entry.promptTokens = entry.completionTokens = entry.totalTokens = entry.otherTokens = 0;
+    if (entry === undefined) return;
+    entry.promptTokens = entry.completionTokens = entry.totalTokens = entry.otherTokens = 0;
+    entry.claimedThresholds.clear();
   }
 
   async setLimit(command: SetLimitCommand): Promise<void> {
@@ -139,6 +145,30 @@ export class InMemoryUsageStore implements UsageStore {
     return lease.expiresAt > this.#clock.now();
   }
 
+  async syncThresholds(command: SyncThresholdsCommand): Promise<SyncThresholdsOutcome> {
+    this.#assertOpen('syncThresholds');
+    const entry = this.#entry(command.userId, command.cycle.start, false);
+    const limit = entry?.cycleLimit ?? this.#standingLimits.get(command.userId) ?? null;
+    const used = entry?.totalTokens ?? 0;
+    const newlyCrossedPpm: number[] = [];
+    if (entry === undefined) return { currentUsage: used, limit, newlyCrossedPpm }; // nothing used: nothing crossed
+    for (const ppm of command.thresholdsPpm) {
+      const crossed = limit !== null && used * 1_000_000 >= ppm * limit;
+      if (crossed && !entry.claimedThresholds.has(ppm)) {
+        entry.claimedThresholds.add(ppm);
+        newlyCrossedPpm.push(ppm);
+      } else if (!crossed) {
+        entry.claimedThresholds.delete(ppm);
+      }
+    }
+    return { currentUsage: used, limit, newlyCrossedPpm };
+  }
+
+  async probe(): Promise<StoreHealth> {
+    this.#assertOpen('probe');
+    return { store: 'memory', version: 'in-process' };
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
   }
@@ -161,6 +191,7 @@ export class InMemoryUsageStore implements UsageStore {
         cycleLimit: null,
         retainUntil: null,
         leases: new Map(),
+        claimedThresholds: new Set(),
       };
       this.#cycles.set(key, entry);
     }
@@ -175,6 +206,29 @@ export class InMemoryUsageStore implements UsageStore {
 
   #assertOpen(operation: string): void {
     if (this.#closed) throw new StoreUnavailableError(operation, 'the in-memory store is closed');
+  }
+
+  // --- Read-only view for InMemoryUsageInspector (consistency verifier); kept last and separate. ---
+
+  /**
+   * Every live cycle (`cycle` set) and standing limit (`cycle: null`) with its fields as the Redis
+   * hash would hold them (decimal strings, `other_tokens` and `usage_limit` only when set). Read-only.
+   */
+  *inspectRecords(): Generator<{ userId: UserId; cycle: CycleStart | null; fields: Record<string, string> }> {
+    const now = this.#clock.now();
+    for (const [key, entry] of this.#cycles) {
+      if (entry.retainUntil !== null && now >= entry.retainUntil) continue;
+      const [user, cycle] = key.split('\u0000') as [UserId, CycleStart];
+      const fields: Record<string, string> = {
+        prompt_tokens: String(entry.promptTokens),
+        completion_tokens: String(entry.completionTokens),
+        total_tokens: String(entry.totalTokens),
+      };
+      if (entry.otherTokens !== 0) fields['other_tokens'] = String(entry.otherTokens);
+      if (entry.cycleLimit !== null) fields['usage_limit'] = String(entry.cycleLimit);
+      yield { userId: user, cycle, fields };
+    }
+    for (const [user, limit] of this.#standingLimits) yield { userId: user, cycle: null, fields: { usage_limit: String(limit) } };
   }
 }
 

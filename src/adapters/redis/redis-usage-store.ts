@@ -12,24 +12,22 @@ import type {
   UsageSnapshot,
   UsageStore,
 } from '../../ports/usage-store.js';
+import type { AlertStateStore, SyncThresholdsCommand, SyncThresholdsOutcome } from '../../ports/alert-state-store.js';
+import type { HealthProbe, StoreHealth } from '../../ports/health-probe.js';
 import { StoreUnavailableError } from '../../domain/errors.js';
 import { createKeyBuilder } from './keys.js';
 import type { KeyBuilder, KeyOptions } from './keys.js';
 import { isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
+import { ALL_SCRIPTS } from './scripts/all.js';
 import { readUsageScript } from './scripts/read-usage.js';
 import { recordUsageScript } from './scripts/record-usage.js';
 import { releaseLeaseScript } from './scripts/release-lease.js';
 import { reserveScript } from './scripts/reserve.js';
 import type { RedisScript } from './scripts/script.js';
 import { setLimitScript } from './scripts/set-limit.js';
+import { syncThresholdsScript } from './scripts/sync-thresholds.js';
 
-const SCRIPTS: readonly RedisScript[] = [
-  recordUsageScript,
-  readUsageScript,
-  setLimitScript,
-  reserveScript,
-  releaseLeaseScript,
-];
+const SCRIPTS = ALL_SCRIPTS;
 
 type ScriptCall = (...keysThenArgs: string[]) => Promise<unknown>;
 
@@ -47,7 +45,7 @@ export interface RedisUsageStoreOptions extends KeyOptions {
  * A `UsageStore` on Redis in the seed's layout. Every multi-field operation is one Lua script
  * (`defineCommand`, so one EVALSHA round trip), hence atomic.
  */
-export class RedisUsageStore implements UsageStore {
+export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe {
   readonly #clients: readonly Redis[];
   readonly #keys: KeyBuilder;
   readonly #ownsClients: boolean;
@@ -143,8 +141,15 @@ export class RedisUsageStore implements UsageStore {
   async resetUsage(ref: CycleRef): Promise<void> {
     const key = this.#keys.cycle(ref.userId, ref.cycle);
     try {
-      // One HDEL is atomic; usage_limit stays, and an emptied hash disappears by itself.
-      await this.#client('resetUsage').hdel(key, 'prompt_tokens', 'completion_tokens', 'total_tokens', 'other_tokens');
+      // One MULTI (one slot with hash tags): the counters go, usage_limit stays (an emptied hash
+      // disappears by itself), and the alert thresholds are re-armed.
+      const replies = await this.#client('resetUsage')
+        .multi()
+        .hdel(key, 'prompt_tokens', 'completion_tokens', 'total_tokens', 'other_tokens')
+        .del(this.#keys.alerts(ref.userId, ref.cycle))
+        .exec();
+      const failed = replies?.find(([error]) => error !== null)?.[0];
+      if (failed) throw failed;
     } catch (error) {
       throw toUsageError('resetUsage', error, key);
     }
@@ -191,6 +196,38 @@ export class RedisUsageStore implements UsageStore {
     const key = this.#keys.leases(command.userId, command.cycle);
     const reply = await this.#call('releaseLease', key, releaseLeaseScript, [key], [leaseMember(command.lease)]);
     return Number(reply) === 1;
+  }
+
+  async syncThresholds(command: SyncThresholdsCommand): Promise<SyncThresholdsOutcome> {
+    const { userId, cycle } = command;
+    const key = this.#keys.cycle(userId, cycle.start);
+    const reply = await this.#call(
+      'syncThresholds',
+      key,
+      syncThresholdsScript,
+      [key, this.#keys.policy(userId), this.#keys.alerts(userId, cycle.start)],
+      [unixSeconds(cycle.retainUntil), ...command.thresholdsPpm.map(String)],
+    );
+    const [used, limit, ...newly] = (reply as unknown[]).map(Number) as [number, number, ...number[]];
+    return { currentUsage: used, limit: limit === -1 ? null : limit, newlyCrossedPpm: newly };
+  }
+
+  async probe(): Promise<StoreHealth> {
+    const key = this.#keys.health();
+    const client = this.#client('probe');
+    try {
+      const token = globalThis.crypto.randomUUID();
+      const [, [, echoed], [, info]] = (await client
+        .multi()
+        .set(key, token, 'PX', 60_000)
+        .get(key)
+        .info('server')
+        .exec()) as [unknown, [unknown, string | null], [unknown, string]];
+      if (echoed !== token) throw new Error('the health key did not read back what was written');
+      return { store: 'redis', version: /redis_version:([^\r\n]+)/.exec(info)?.[1] ?? 'unknown' };
+    } catch (error) {
+      throw toUsageError('probe', error, key);
+    }
   }
 
   async close(): Promise<void> {
