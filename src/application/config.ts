@@ -3,6 +3,41 @@ import type { CycleCalendarOptions } from '../domain/billing-cycle.js';
 import { ConfigError } from '../domain/errors.js';
 import type { EnforcementOptions } from '../domain/limit-policy.js';
 import { FAILURE_POLICIES } from '../domain/reservation.js';
+import { alertThresholds, DEFAULT_ALERT_THRESHOLDS } from '../domain/alert-monitor.js';
+import type { AlertThreshold } from '../domain/alert-monitor.js';
+
+/** Threshold alerts. */
+export interface AlertsConfig {
+  /** Check thresholds after every record (one more round trip each). Default false. */
+  readonly enabled: boolean;
+  readonly thresholds: readonly AlertThreshold[];
+  /** POST each alert here (JSON), when set. */
+  readonly webhookUrl?: string | undefined;
+  /** Sign webhook bodies with HMAC-SHA256 when set. */
+  readonly webhookSecret?: string | undefined;
+}
+
+/** The buffered recorder. */
+export interface BufferConfig {
+  /** Flush when this many records are buffered (the seed's `TOKEN_STATS_BATCH_SIZE`). */
+  readonly maxBatchRecords: number;
+  readonly flushIntervalMs: number;
+  /** Most buffered entries before `record()` waits (the memory bound). */
+  readonly highWaterMark: number;
+}
+
+/** The retrying decorator; `attempts` 1 turns it off. */
+export interface RetryConfig {
+  readonly attempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+/** The caching decorator; `ttlMs` 0 turns it off. */
+export interface CacheConfig {
+  readonly ttlMs: number;
+  readonly maxEntries: number;
+}
 import type { RedisConnectionOptions } from '../adapters/redis/redis-connection.js';
 
 /** Which `UsageStore` backs the repository. */
@@ -26,6 +61,12 @@ export interface TokenUsageConfig {
   readonly cycle: CycleCalendarOptions;
   /** Reservation leases, the idempotency window and the failure policy. */
   readonly enforcement: EnforcementOptions;
+  readonly alerts: AlertsConfig;
+  readonly buffer: BufferConfig;
+  readonly retry: RetryConfig;
+  readonly cache: CacheConfig;
+  /** A health check that takes longer reports `unhealthy`. */
+  readonly healthTimeoutMs: number;
   /** First segment of every Redis key (`token_usage`, as the seed). */
   readonly keyPrefix: string;
   /** Wrap user ids in `{}` in keys, for Redis Cluster. */
@@ -39,6 +80,11 @@ export interface TokenUsageConfigInput {
   readonly redis?: Partial<RedisConfig> & { readonly url?: string };
   readonly cycle?: Partial<CycleCalendarOptions>;
   readonly enforcement?: Partial<EnforcementOptions>;
+  readonly alerts?: Partial<AlertsConfig>;
+  readonly buffer?: Partial<BufferConfig>;
+  readonly retry?: Partial<RetryConfig>;
+  readonly cache?: Partial<CacheConfig>;
+  readonly healthTimeoutMs?: number;
   readonly keyPrefix?: string;
   readonly hashTags?: boolean;
   readonly logLevel?: LogLevel;
@@ -62,6 +108,11 @@ export const DEFAULT_CONFIG: TokenUsageConfig = {
   },
   cycle: { policy: 'monthly', timeZone: 'UTC', retentionCycles: 3 },
   enforcement: { leaseMs: 300_000, dedupeWindowMs: 86_400_000, failurePolicy: 'fail-closed' },
+  alerts: { enabled: false, thresholds: DEFAULT_ALERT_THRESHOLDS },
+  buffer: { maxBatchRecords: 100, flushIntervalMs: 1_000, highWaterMark: 10_000 },
+  retry: { attempts: 1, baseDelayMs: 50, maxDelayMs: 2_000 },
+  cache: { ttlMs: 0, maxEntries: 10_000 },
+  healthTimeoutMs: 2_000,
   keyPrefix: 'token_usage',
   hashTags: false,
   logLevel: 'info',
@@ -94,6 +145,11 @@ export function resolveConfig(input: TokenUsageConfigInput = {}, names: FieldNam
   assertTimeZone(timeZone, names.timeZone);
   const hashTags = bool(input.hashTags ?? d.hashTags, names.hashTags);
   const enforcement = input.enforcement ?? {};
+  const alerts = input.alerts ?? {};
+  const buffer = input.buffer ?? {};
+  const retry = input.retry ?? {};
+  const cache = input.cache ?? {};
+  const webhookUrl = alerts.webhookUrl === undefined ? undefined : httpUrl(alerts.webhookUrl, names.webhookUrl);
   return {
     store: oneOf(input.store ?? d.store, names.store, STORES),
     redis,
@@ -112,6 +168,27 @@ export function resolveConfig(input: TokenUsageConfigInput = {}, names: FieldNam
       ),
       failurePolicy: oneOf(enforcement.failurePolicy ?? d.enforcement.failurePolicy, names.failurePolicy, FAILURE_POLICIES),
     },
+    alerts: {
+      enabled: bool(alerts.enabled ?? (webhookUrl !== undefined || d.alerts.enabled), names.alertsEnabled),
+      thresholds: alertThresholds(alerts.thresholds ?? d.alerts.thresholds, names.alertThresholds),
+      webhookUrl,
+      webhookSecret: alerts.webhookSecret,
+    },
+    buffer: {
+      maxBatchRecords: integer(buffer.maxBatchRecords ?? d.buffer.maxBatchRecords, names.batchSize, 1, 100_000),
+      flushIntervalMs: integer(buffer.flushIntervalMs ?? d.buffer.flushIntervalMs, names.flushIntervalMs, 1, 3_600_000),
+      highWaterMark: integer(buffer.highWaterMark ?? d.buffer.highWaterMark, names.highWaterMark, 1, 10_000_000),
+    },
+    retry: {
+      attempts: integer(retry.attempts ?? d.retry.attempts, names.retryAttempts, 1, 100),
+      baseDelayMs: integer(retry.baseDelayMs ?? d.retry.baseDelayMs, names.retryBaseDelayMs, 1, 60_000),
+      maxDelayMs: integer(retry.maxDelayMs ?? d.retry.maxDelayMs, names.retryMaxDelayMs, 1, 600_000),
+    },
+    cache: {
+      ttlMs: integer(cache.ttlMs ?? d.cache.ttlMs, names.cacheTtlMs, 0, 86_400_000),
+      maxEntries: integer(cache.maxEntries ?? d.cache.maxEntries, names.cacheMaxEntries, 1, 10_000_000),
+    },
+    healthTimeoutMs: integer(input.healthTimeoutMs ?? d.healthTimeoutMs, names.healthTimeoutMs, 1, 600_000),
     keyPrefix: keyPrefix(input.keyPrefix ?? d.keyPrefix, names.keyPrefix),
     hashTags,
     logLevel: oneOf(input.logLevel ?? d.logLevel, names.logLevel, LOG_LEVELS),
@@ -137,6 +214,18 @@ export interface FieldNames {
   readonly leaseMs: string;
   readonly dedupeWindowMs: string;
   readonly failurePolicy: string;
+  readonly alertsEnabled: string;
+  readonly alertThresholds: string;
+  readonly webhookUrl: string;
+  readonly batchSize: string;
+  readonly flushIntervalMs: string;
+  readonly highWaterMark: string;
+  readonly retryAttempts: string;
+  readonly retryBaseDelayMs: string;
+  readonly retryMaxDelayMs: string;
+  readonly cacheTtlMs: string;
+  readonly cacheMaxEntries: string;
+  readonly healthTimeoutMs: string;
   readonly logLevel: string;
 }
 
@@ -158,6 +247,18 @@ const FIELD_NAMES: FieldNames = {
   leaseMs: 'enforcement.leaseMs',
   dedupeWindowMs: 'enforcement.dedupeWindowMs',
   failurePolicy: 'enforcement.failurePolicy',
+  alertsEnabled: 'alerts.enabled',
+  alertThresholds: 'alerts.thresholds',
+  webhookUrl: 'alerts.webhookUrl',
+  batchSize: 'buffer.maxBatchRecords',
+  flushIntervalMs: 'buffer.flushIntervalMs',
+  highWaterMark: 'buffer.highWaterMark',
+  retryAttempts: 'retry.attempts',
+  retryBaseDelayMs: 'retry.baseDelayMs',
+  retryMaxDelayMs: 'retry.maxDelayMs',
+  cacheTtlMs: 'cache.ttlMs',
+  cacheMaxEntries: 'cache.maxEntries',
+  healthTimeoutMs: 'healthTimeoutMs',
   logLevel: 'logLevel',
 };
 
@@ -208,6 +309,18 @@ function integer(value: unknown, name: string, min: number, max: number): number
     throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got ${String(value)}`);
   }
   return value;
+}
+
+/** An http(s) URL; the error never echoes it (it may carry credentials). */
+function httpUrl(value: unknown, name: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(String(value));
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(name, 'must be an http:// or https:// URL');
+  return parsed.toString();
 }
 
 function bool(value: unknown, name: string): boolean {

@@ -3,9 +3,16 @@ import { resolveConfig } from './config.js';
 import type { FieldNames, LogLevel, StoreKind, TokenUsageConfig, TokenUsageConfigInput } from './config.js';
 import type { CyclePolicy } from '../domain/billing-cycle.js';
 import type { FailurePolicy } from '../domain/reservation.js';
+import type { AlertThreshold } from '../domain/alert-monitor.js';
+import type { AlertLevel } from '../ports/alert-sink.js';
 
 /** The environment variables read by {@link configFromEnv}. */
-export const ENV_NAMES: FieldNames & { readonly password: string; readonly username: string } = {
+export const ENV_NAMES: FieldNames & {
+  readonly password: string;
+  readonly username: string;
+  readonly webhookSecret: string;
+} = {
+  webhookSecret: 'TOKEN_STATS_ALERT_WEBHOOK_SECRET',
   url: 'REDIS_URL',
   host: 'REDIS_HOST',
   port: 'REDIS_PORT',
@@ -25,6 +32,18 @@ export const ENV_NAMES: FieldNames & { readonly password: string; readonly usern
   leaseMs: 'TOKEN_STATS_LEASE_MS',
   dedupeWindowMs: 'TOKEN_STATS_DEDUPE_WINDOW_MS',
   failurePolicy: 'TOKEN_STATS_FAILURE_POLICY',
+  alertsEnabled: 'TOKEN_STATS_ALERTS',
+  alertThresholds: 'TOKEN_STATS_ALERT_THRESHOLDS',
+  webhookUrl: 'TOKEN_STATS_ALERT_WEBHOOK_URL',
+  batchSize: 'TOKEN_STATS_BATCH_SIZE',
+  flushIntervalMs: 'TOKEN_STATS_FLUSH_INTERVAL_MS',
+  highWaterMark: 'TOKEN_STATS_BUFFER_HIGH_WATER_MARK',
+  retryAttempts: 'TOKEN_STATS_RETRY_ATTEMPTS',
+  retryBaseDelayMs: 'TOKEN_STATS_RETRY_BASE_DELAY_MS',
+  retryMaxDelayMs: 'TOKEN_STATS_RETRY_MAX_DELAY_MS',
+  cacheTtlMs: 'TOKEN_STATS_CACHE_TTL_MS',
+  cacheMaxEntries: 'TOKEN_STATS_CACHE_MAX_ENTRIES',
+  healthTimeoutMs: 'TOKEN_STATS_HEALTH_TIMEOUT_MS',
   logLevel: 'TOKEN_STATS_LOG_LEVEL',
 };
 
@@ -80,11 +99,44 @@ export function configFromEnv(env: Env = process.env): TokenUsageConfig {
       ...defined('dedupeWindowMs', int(n.dedupeWindowMs)),
       ...defined('failurePolicy', text(n.failurePolicy)?.toLowerCase() as FailurePolicy | undefined),
     },
+    alerts: {
+      ...defined('enabled', bool(n.alertsEnabled)),
+      ...defined('thresholds', thresholds(text(n.alertThresholds), n.alertThresholds)),
+      ...defined('webhookUrl', text(n.webhookUrl)),
+      ...defined('webhookSecret', env[n.webhookSecret] === '' ? undefined : env[n.webhookSecret]),
+    },
+    buffer: {
+      ...defined('maxBatchRecords', int(n.batchSize)),
+      ...defined('flushIntervalMs', int(n.flushIntervalMs)),
+      ...defined('highWaterMark', int(n.highWaterMark)),
+    },
+    retry: {
+      ...defined('attempts', int(n.retryAttempts)),
+      ...defined('baseDelayMs', int(n.retryBaseDelayMs)),
+      ...defined('maxDelayMs', int(n.retryMaxDelayMs)),
+    },
+    cache: {
+      ...defined('ttlMs', int(n.cacheTtlMs)),
+      ...defined('maxEntries', int(n.cacheMaxEntries)),
+    },
+    ...defined('healthTimeoutMs', int(n.healthTimeoutMs)),
     ...defined('keyPrefix', text(n.keyPrefix)),
     ...defined('hashTags', bool(n.hashTags)),
     ...defined('logLevel', text(n.logLevel)?.toLowerCase() as LogLevel | undefined),
   };
   return resolveConfig(input, n);
+}
+
+/** Parses `0.8:info,0.95:warning,1:critical`. */
+function thresholds(value: string | undefined, name: string): AlertThreshold[] | undefined {
+  if (value === undefined) return undefined;
+  return value.split(',').map((part) => {
+    const match = /^\s*([\d.]+)\s*:\s*(info|warning|critical)\s*$/i.exec(part);
+    if (match === null) {
+      throw new ConfigError(name, `must look like 0.8:info,0.95:warning,1:critical, got ${JSON.stringify(part.trim())}`);
+    }
+    return { ratio: Number(match[1]), level: (match[2] as string).toLowerCase() as AlertLevel };
+  });
 }
 
 function defined<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

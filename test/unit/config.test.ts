@@ -48,6 +48,18 @@ describe('DEFAULT_CONFIG', () => {
       },
       cycle: { policy: 'monthly', timeZone: 'UTC', retentionCycles: 3 },
       enforcement: { leaseMs: 300_000, dedupeWindowMs: 86_400_000, failurePolicy: 'fail-closed' },
+      alerts: {
+        enabled: false,
+        thresholds: [
+          { ratio: 0.8, level: 'info' },
+          { ratio: 0.95, level: 'warning' },
+          { ratio: 1, level: 'critical' },
+        ],
+      },
+      buffer: { maxBatchRecords: 100, flushIntervalMs: 1_000, highWaterMark: 10_000 },
+      retry: { attempts: 1, baseDelayMs: 50, maxDelayMs: 2_000 },
+      cache: { ttlMs: 0, maxEntries: 10_000 },
+      healthTimeoutMs: 2_000,
       keyPrefix: 'token_usage',
       hashTags: false,
       logLevel: 'info',
@@ -82,6 +94,11 @@ describe('resolveConfig', () => {
       },
       cycle: { policy: 'weekly', timeZone: 'Europe/Berlin', retentionCycles: 0 },
       enforcement: { leaseMs: 10_000, dedupeWindowMs: 3_600_000, failurePolicy: 'throw' },
+      alerts: DEFAULT_CONFIG.alerts,
+      buffer: DEFAULT_CONFIG.buffer,
+      retry: DEFAULT_CONFIG.retry,
+      cache: DEFAULT_CONFIG.cache,
+      healthTimeoutMs: DEFAULT_CONFIG.healthTimeoutMs,
       keyPrefix: 'app.usage:v2',
       hashTags: true,
       logLevel: 'debug',
@@ -102,6 +119,11 @@ describe('resolveConfig', () => {
       },
       cycle: { policy: 'weekly', timeZone: 'Europe/Berlin', retentionCycles: 0 },
       enforcement: { leaseMs: 10_000, dedupeWindowMs: 3_600_000, failurePolicy: 'throw' },
+      alerts: DEFAULT_CONFIG.alerts,
+      buffer: DEFAULT_CONFIG.buffer,
+      retry: DEFAULT_CONFIG.retry,
+      cache: DEFAULT_CONFIG.cache,
+      healthTimeoutMs: DEFAULT_CONFIG.healthTimeoutMs,
       keyPrefix: 'app.usage:v2',
       hashTags: true,
       logLevel: 'debug',
@@ -251,6 +273,19 @@ describe('configFromEnv', () => {
       leaseMs: 'TOKEN_STATS_LEASE_MS',
       dedupeWindowMs: 'TOKEN_STATS_DEDUPE_WINDOW_MS',
       failurePolicy: 'TOKEN_STATS_FAILURE_POLICY',
+      alertsEnabled: 'TOKEN_STATS_ALERTS',
+      alertThresholds: 'TOKEN_STATS_ALERT_THRESHOLDS',
+      webhookUrl: 'TOKEN_STATS_ALERT_WEBHOOK_URL',
+      webhookSecret: 'TOKEN_STATS_ALERT_WEBHOOK_SECRET',
+      batchSize: 'TOKEN_STATS_BATCH_SIZE',
+      flushIntervalMs: 'TOKEN_STATS_FLUSH_INTERVAL_MS',
+      highWaterMark: 'TOKEN_STATS_BUFFER_HIGH_WATER_MARK',
+      retryAttempts: 'TOKEN_STATS_RETRY_ATTEMPTS',
+      retryBaseDelayMs: 'TOKEN_STATS_RETRY_BASE_DELAY_MS',
+      retryMaxDelayMs: 'TOKEN_STATS_RETRY_MAX_DELAY_MS',
+      cacheTtlMs: 'TOKEN_STATS_CACHE_TTL_MS',
+      cacheMaxEntries: 'TOKEN_STATS_CACHE_MAX_ENTRIES',
+      healthTimeoutMs: 'TOKEN_STATS_HEALTH_TIMEOUT_MS',
       logLevel: 'TOKEN_STATS_LOG_LEVEL',
     });
   });
@@ -268,9 +303,13 @@ describe('configFromEnv', () => {
     expect(configFromEnv(env)).toEqual(DEFAULT_CONFIG);
   });
 
-  it('treats whitespace-only values as unset, except the password', () => {
+  it('treats whitespace-only values as unset, except the password and the webhook secret', () => {
     const env = Object.fromEntries(Object.values(ENV_NAMES).map((name) => [name, '   ']));
-    expect(configFromEnv(env)).toEqual({ ...DEFAULT_CONFIG, redis: { ...DEFAULT_CONFIG.redis, password: '   ' } });
+    expect(configFromEnv(env)).toEqual({
+      ...DEFAULT_CONFIG,
+      redis: { ...DEFAULT_CONFIG.redis, password: '   ' },
+      alerts: { ...DEFAULT_CONFIG.alerts, webhookSecret: '   ' },
+    });
   });
 
   it('takes the password as it is, surrounding spaces included', () => {
@@ -455,6 +494,11 @@ describe('configFromEnv', () => {
       },
       cycle: { policy: 'daily', timeZone: 'America/Los_Angeles', retentionCycles: 30 },
       enforcement: { leaseMs: 45_000, dedupeWindowMs: 600_000, failurePolicy: 'fail-open' },
+      alerts: DEFAULT_CONFIG.alerts,
+      buffer: DEFAULT_CONFIG.buffer,
+      retry: DEFAULT_CONFIG.retry,
+      cache: DEFAULT_CONFIG.cache,
+      healthTimeoutMs: DEFAULT_CONFIG.healthTimeoutMs,
       keyPrefix: 'ts',
       hashTags: true,
       logLevel: 'error',
