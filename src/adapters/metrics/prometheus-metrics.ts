@@ -1,0 +1,158 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ConfigError } from '../../domain/errors.js';
+import type { AlertLevel } from '../../ports/alert-sink.js';
+import type { Metrics, OperationName, OperationOutcome, StoreErrorKind, TokenType } from '../../ports/metrics.js';
+
+/** Options of {@link PrometheusMetrics}. */
+export interface PrometheusMetricsOptions {
+  /** Where the metrics are registered. Default: a new private `Registry` (never prom-client's global one). */
+  readonly registry?: Registry;
+  /** Prefix of every metric name. Default `token_usage_`. */
+  readonly prefix?: string;
+  /** Upper bounds (seconds) of the duration histogram. Default {@link DEFAULT_DURATION_BUCKETS}. */
+  readonly durationBuckets?: readonly number[];
+}
+
+/** 0.1 ms to 5 s, roughly 1-2.5-5 per decade: from an in-memory call to a slow Redis round trip. */
+export const DEFAULT_DURATION_BUCKETS: readonly number[] = Object.freeze([
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+]);
+
+// Every label value allowed, per label. Records (not arrays) so a new union member is a compile error here.
+const TOKEN_TYPES: Record<TokenType, true> = { prompt: true, completion: true, other: true };
+const OPERATIONS: Record<OperationName, true> = {
+  record: true, read: true, reset: true, 'set-limit': true, 'check-limit': true, reserve: true,
+  commit: true, release: true, 'can-consume': true, guard: true, flush: true, health: true,
+};
+const OUTCOMES: Record<OperationOutcome, true> = { ok: true, duplicate: true, denied: true, invalid: true, error: true };
+const STORE_ERROR_KINDS: Record<StoreErrorKind, true> = { unavailable: true, corrupt: true, other: true };
+const ALERT_LEVELS: Record<AlertLevel, true> = { info: true, warning: true, critical: true };
+
+const allowed = <T extends string>(set: Record<T, true>, value: string): value is T => Object.hasOwn(set, value);
+
+/**
+ * The `Metrics` port on prom-client. Metric names (with the default prefix):
+ *
+ * - `token_usage_tokens_recorded_total{type}` counter
+ * - `token_usage_operations_total{operation,outcome}` counter
+ * - `token_usage_operation_duration_seconds{operation}` histogram
+ * - `token_usage_store_errors_total{kind}` counter
+ * - `token_usage_alerts_fired_total{level}` counter
+ * - `token_usage_buffered_records` gauge
+ *
+ * Labels take only the values of the port's fixed unions (a value outside them, possible from untyped
+ * callers, is dropped rather than recorded), so no user id can ever become a series. Methods never throw.
+ * Two instances on one registry with one prefix share the metrics instead of failing to register (the
+ * first one's histogram buckets win); a different metric already under one of the names is a `ConfigError`.
+ * Serve `exposition()` with `contentType` on your `/metrics` route.
+ */
+export class PrometheusMetrics implements Metrics {
+  /** The registry the metrics live in. */
+  readonly registry: Registry;
+  readonly #tokens: Counter<'type'>;
+  readonly #operations: Counter<'operation' | 'outcome'>;
+  readonly #durations: Histogram<'operation'>;
+  readonly #storeErrors: Counter<'kind'>;
+  readonly #alerts: Counter<'level'>;
+  readonly #buffered: Gauge;
+
+  constructor(options: PrometheusMetricsOptions = {}) {
+    const prefix = options.prefix ?? 'token_usage_';
+    if (typeof prefix !== 'string' || !/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
+      throw new ConfigError('metrics.prefix', 'must be empty or letters, digits, _ and :, not starting with a digit');
+    }
+    const buckets = options.durationBuckets ?? DEFAULT_DURATION_BUCKETS;
+    if (buckets.length === 0 || buckets.some((b, i) => !Number.isFinite(b) || b <= 0 || (i > 0 && b <= buckets[i - 1]!))) {
+      throw new ConfigError('metrics.durationBuckets', 'must be positive, finite and strictly increasing');
+    }
+    const registry = options.registry ?? new Registry();
+    this.registry = registry;
+    const registers = [registry];
+
+    this.#tokens = reuse(registry, `${prefix}tokens_recorded_total`, Counter, ['type'], (name) =>
+      new Counter({ name, help: 'Tokens recorded (duplicates excluded), by type.', labelNames: ['type'], registers }),
+    );
+    this.#operations = reuse(registry, `${prefix}operations_total`, Counter, ['operation', 'outcome'], (name) =>
+      new Counter({
+        name,
+        help: 'Finished operations, by operation and outcome.',
+        labelNames: ['operation', 'outcome'],
+        registers,
+      }),
+    );
+    this.#durations = reuse(registry, `${prefix}operation_duration_seconds`, Histogram, ['operation'], (name) =>
+      new Histogram({
+        name,
+        help: 'Operation duration in seconds, by operation.',
+        labelNames: ['operation'],
+        buckets: [...buckets],
+        registers,
+      }),
+    );
+    this.#storeErrors = reuse(registry, `${prefix}store_errors_total`, Counter, ['kind'], (name) =>
+      new Counter({ name, help: 'Usage store failures, by kind.', labelNames: ['kind'], registers }),
+    );
+    this.#alerts = reuse(registry, `${prefix}alerts_fired_total`, Counter, ['level'], (name) =>
+      new Counter({ name, help: 'Usage alerts claimed for delivery, by level.', labelNames: ['level'], registers }),
+    );
+    this.#buffered = reuse(registry, `${prefix}buffered_records`, Gauge, [], (name) =>
+      new Gauge({ name, help: 'Usage records waiting in a buffer.', registers }),
+    );
+
+    // Export the small label sets at 0 from the start, so rate() and absent() work before the first event.
+    for (const type of Object.keys(TOKEN_TYPES)) this.#tokens.inc({ type }, 0);
+    for (const kind of Object.keys(STORE_ERROR_KINDS)) this.#storeErrors.inc({ kind }, 0);
+    for (const level of Object.keys(ALERT_LEVELS)) this.#alerts.inc({ level }, 0);
+  }
+
+  /** The `Content-Type` of `exposition()`. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  tokensRecorded(type: TokenType, count: number): void {
+    if (allowed(TOKEN_TYPES, type) && Number.isFinite(count) && count >= 0) this.#tokens.inc({ type }, count);
+  }
+
+  operation(name: OperationName, outcome: OperationOutcome, durationSeconds: number): void {
+    if (!allowed(OPERATIONS, name) || !allowed(OUTCOMES, outcome)) return;
+    this.#operations.inc({ operation: name, outcome });
+    if (Number.isFinite(durationSeconds) && durationSeconds >= 0) this.#durations.observe({ operation: name }, durationSeconds);
+  }
+
+  storeError(kind: StoreErrorKind): void {
+    if (allowed(STORE_ERROR_KINDS, kind)) this.#storeErrors.inc({ kind });
+  }
+
+  alertFired(level: AlertLevel): void {
+    if (allowed(ALERT_LEVELS, level)) this.#alerts.inc({ level });
+  }
+
+  bufferedRecords(count: number): void {
+    if (Number.isFinite(count) && count >= 0) this.#buffered.set(count);
+  }
+
+  exposition(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+/** The metric already registered under `name` (by another instance), or a new one from `create`. */
+function reuse<M extends object>(
+  registry: Registry,
+  name: string,
+  kind: abstract new (...args: never[]) => M,
+  labelNames: readonly string[],
+  create: (name: string) => M,
+): M {
+  const existing: unknown = registry.getSingleMetric(name);
+  if (existing === undefined) return create(name);
+  const existingLabels = (existing as { labelNames?: readonly string[] }).labelNames ?? [];
+  if (!(existing instanceof kind) || [...existingLabels].sort().join() !== [...labelNames].sort().join()) {
+    throw new ConfigError(
+      'metrics.registry',
+      `already holds a different metric named ${name}; use another prefix or registry`,
+    );
+  }
+  return existing;
+}
