@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ALL_SCRIPTS } from '../../src/adapters/redis/scripts/all.js';
+import { repairHashScript } from '../../src/adapters/redis/scripts/repair-hash.js';
 
-const SCRIPTS = ALL_SCRIPTS;
+// The store's scripts, plus the consistency verifier's (defined by RedisUsageInspector, not the store).
+const SCRIPTS = [...ALL_SCRIPTS, repairHashScript];
 
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
@@ -13,6 +15,7 @@ const PINNED: Record<string, string> = {
   turReserveV1: '2d49d193be0247f86101169562c3ac9af9372ea7',
   turReleaseLeaseV1: '57ac050124e5d906c194cdafbd8dd3b0a46c4a32',
   turSyncThresholdsV1: '52ebb192abcc2c8e877c2633cec3b512bee42611',
+  turRepairHashV1: '68ead592df9a7be447be0ea10c885fc725e00aa4',
 };
 
 describe('Lua scripts', () => {
