@@ -66,6 +66,7 @@ export class BufferedUsageRecorder {
   readonly #options: BufferedRecorderOptions;
   readonly #logger: Logger;
   readonly #metrics: Metrics | undefined;
+  readonly #onWritten: ((command: RecordUsageCommand) => void) | undefined;
   readonly #timer: ReturnType<typeof setInterval>;
   /** Sums of records without a caller key, by user and cycle. */
   #sums = new Map<string, Entry>();
@@ -86,7 +87,11 @@ export class BufferedUsageRecorder {
     accounting: UsageAccounting,
     options: Partial<BufferedRecorderOptions>,
     logger: Logger,
-    metrics?: Metrics,
+    hooks: {
+      readonly metrics?: Metrics;
+      /** Called for each sum or record the store applied (not for duplicates), e.g. to check alerts. */
+      readonly onWritten?: (command: RecordUsageCommand) => void;
+    } = {},
   ) {
     this.#store = store;
     this.#accounting = accounting;
@@ -95,7 +100,8 @@ export class BufferedUsageRecorder {
       if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${value}`);
     }
     this.#logger = logger;
-    this.#metrics = metrics;
+    this.#metrics = hooks.metrics;
+    this.#onWritten = hooks.onWritten;
     this.#timer = setInterval(() => void this.flush().catch(() => undefined), this.#options.flushIntervalMs);
     this.#timer.unref();
   }
@@ -234,7 +240,7 @@ export class BufferedUsageRecorder {
         results.forEach((result, i) => {
           const entry = pending[i] as Entry;
           if (result.ok) {
-            if (!result.outcome.duplicate) this.#countTokens(entry.command);
+            if (!result.outcome.duplicate) this.#onWritten?.(entry.command);
             return;
           }
           this.#deadLetters.push({ command: entry.command, records: entry.records, error: result.error });
@@ -260,13 +266,6 @@ export class BufferedUsageRecorder {
       }
     }
     this.#metrics?.operation('flush', 'ok', (performance.now() - started) / 1000);
-  }
-
-  #countTokens(command: RecordUsageCommand): void {
-    if (this.#metrics === undefined) return;
-    if (command.promptTokens > 0) this.#metrics.tokensRecorded('prompt', command.promptTokens);
-    if (command.completionTokens > 0) this.#metrics.tokensRecorded('completion', command.completionTokens);
-    if (command.otherTokens > 0) this.#metrics.tokensRecorded('other', command.otherTokens);
   }
 
   #report(): void {

@@ -1,10 +1,19 @@
+import { createRequire } from 'node:module';
+import type { AlertMonitor } from '../domain/alert-monitor.js';
 import { QuotaExceededError, UsageError, ValidationError } from '../domain/errors.js';
 import type { LimitCheck, LimitPolicy } from '../domain/limit-policy.js';
 import type { ActualUsage, ConsumeCheck, Reservation, ReserveResult } from '../domain/reservation.js';
 import type { RecordUsageInput, UsageAccounting } from '../domain/usage-accounting.js';
 import type { GuardOptions, UsageGuard } from '../domain/usage-guard.js';
+import type { UsageAlert } from '../ports/alert-sink.js';
+import type { Clock } from '../ports/clock.js';
+import type { HealthProbe } from '../ports/health-probe.js';
 import type { Logger } from '../ports/logger.js';
+import type { Metrics, OperationName, OperationOutcome } from '../ports/metrics.js';
 import type { RecordOutcome, UsageCounters, UsageStore } from '../ports/usage-store.js';
+import type { BufferedUsageRecorder } from './buffered-usage-recorder.js';
+
+const PACKAGE_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 /** What the facade delegates to. */
 export interface TokenUsageServices {
@@ -13,6 +22,14 @@ export interface TokenUsageServices {
   readonly guard: UsageGuard;
   readonly store: UsageStore;
   readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  /** Present when alerts are enabled. */
+  readonly monitor?: AlertMonitor | undefined;
+  readonly health: HealthProbe;
+  readonly healthTimeoutMs: number;
+  /** Builds the buffered recorder on first use. */
+  readonly recorder: () => BufferedUsageRecorder;
 }
 
 /** Options of a recording call. */
@@ -28,15 +45,37 @@ export interface ReserveCallOptions {
   readonly leaseMs?: number;
 }
 
+/** What a record did, and the alert thresholds it crossed (empty when alerts are off). */
+export interface RecordResult extends RecordOutcome {
+  readonly alerts: readonly UsageAlert[];
+}
+
+/** The answer of `healthCheck()`. */
+export interface HealthReport {
+  readonly status: 'healthy' | 'unhealthy';
+  /** `redis` or `memory` (when known). */
+  readonly store: string | null;
+  /** The store server's version (Redis `redis_version`), when it answered. */
+  readonly storeVersion: string | null;
+  /** This package's version. */
+  readonly version: string;
+  /** Round-trip time of the probe, in ms. */
+  readonly latencyMs: number;
+  readonly checkedAt: string;
+  /** Why it is unhealthy. */
+  readonly error?: string;
+}
+
 /**
  * The seed-compatible API: the Python `TokenUsageRepository`'s eight methods in camelCase, with the
  * same argument order, plus quota enforcement (`reserve` / `commit` / `release`, `canConsume`,
- * `guard`). `cycleStartDate` (`YYYY-MM-DD`) is optional everywhere; without it the configured cycle
- * policy picks the current cycle.
+ * `guard`), buffered recording, `healthCheck()` and `metrics()`. `cycleStartDate` (`YYYY-MM-DD`) is
+ * optional everywhere; without it the configured cycle policy picks the current cycle.
  */
 export class TokenUsageRepository {
   #services: TokenUsageServices | undefined;
   readonly #resolve: (() => TokenUsageServices) | undefined;
+  #recorder: BufferedUsageRecorder | undefined;
 
   /** Takes ready services, or a function that builds them on first use (a lazy instance). */
   constructor(services: TokenUsageServices | (() => TokenUsageServices)) {
@@ -50,7 +89,7 @@ export class TokenUsageRepository {
     promptTokens: number,
     cycleStartDate?: string,
     options?: RecordOptions,
-  ): Promise<RecordOutcome | null> {
+  ): Promise<RecordResult | null> {
     return this.#record('incrementPromptTokens', { userId, promptTokens, cycleStartDate }, options);
   }
 
@@ -60,7 +99,7 @@ export class TokenUsageRepository {
     completionTokens: number,
     cycleStartDate?: string,
     options?: RecordOptions,
-  ): Promise<RecordOutcome | null> {
+  ): Promise<RecordResult | null> {
     return this.#record('incrementCompletionTokens', { userId, completionTokens, cycleStartDate }, options);
   }
 
@@ -70,7 +109,7 @@ export class TokenUsageRepository {
     totalTokens: number,
     cycleStartDate?: string,
     options?: RecordOptions,
-  ): Promise<RecordOutcome | null> {
+  ): Promise<RecordResult | null> {
     return this.#record('incrementTotalUsage', { userId, unattributedTokens: totalTokens, cycleStartDate }, options);
   }
 
@@ -81,84 +120,211 @@ export class TokenUsageRepository {
     completionTokens: number,
     cycleStartDate?: string,
     options?: RecordOptions,
-  ): Promise<RecordOutcome | null> {
+  ): Promise<RecordResult | null> {
     return this.#record('incrementDetailedUsage', { userId, promptTokens, completionTokens, cycleStartDate }, options);
+  }
+
+  /**
+   * Buffers a record for a batched write (see `BufferedUsageRecorder`): resolves once it is buffered.
+   * Cheaper than the increments under load; a crash loses at most the unflushed window.
+   */
+  recordBuffered(input: {
+    readonly userId: string;
+    readonly promptTokens?: number;
+    readonly completionTokens?: number;
+    readonly totalTokens?: number;
+    readonly cycleStartDate?: string;
+    readonly idempotencyKey?: string;
+  }): Promise<void> {
+    return this.#run('recordBuffered', 'record', (s) => {
+      const { totalTokens, ...rest } = input;
+      return this.#bufferedRecorder(s).record(totalTokens === undefined ? rest : { ...rest, unattributedTokens: totalTokens });
+    });
+  }
+
+  /** Writes every buffered record now. */
+  flush(): Promise<void> {
+    return this.#recorder?.flush() ?? Promise.resolve();
   }
 
   /** The user's counters for the cycle; zeros when nothing was recorded. Throws when the store fails. */
   getUsageStats(userId: string, cycleStartDate?: string): Promise<UsageCounters> {
-    return this.#run('getUsageStats', (s) => s.accounting.stats(userId, cycleStartDate));
+    return this.#run('getUsageStats', 'read', (s) => s.accounting.stats(userId, cycleStartDate));
   }
 
-  /** Clears the user's counters for the cycle; limits and outstanding reservations stay. */
+  /** Clears the user's counters for the cycle and re-arms its alerts; limits and reservations stay. */
   resetUsage(userId: string, cycleStartDate?: string): Promise<void> {
-    return this.#run('resetUsage', (s) => s.accounting.reset(userId, cycleStartDate));
+    return this.#run('resetUsage', 'reset', (s) => s.accounting.reset(userId, cycleStartDate));
   }
 
   /** Without a date: the standing limit for every cycle. With one: an override for that cycle. 0 removes. */
   setUsageLimit(userId: string, limit: number, cycleStartDate?: string): Promise<void> {
-    return this.#run('setUsageLimit', (s) => s.limits.setLimit(userId, limit, cycleStartDate));
+    return this.#run('setUsageLimit', 'set-limit', async (s) => {
+      await s.limits.setLimit(userId, limit, cycleStartDate);
+      await s.monitor?.observe(userId, cycleStartDate); // re-arms, or fires a threshold a lower limit crosses
+    });
   }
 
   /** Compares the cycle's total with its effective limit (cycle override, else standing, else none). */
   checkUsageLimit(userId: string, cycleStartDate?: string): Promise<LimitCheck> {
-    return this.#run('checkUsageLimit', (s) => s.limits.check(userId, cycleStartDate));
+    return this.#run('checkUsageLimit', 'check-limit', (s) => s.limits.check(userId, cycleStartDate));
   }
 
   /** Atomically holds `tokens` under the effective limit; a denial is a value, not an exception. */
   reserve(userId: string, tokens: number, options: ReserveCallOptions = {}): Promise<ReserveResult> {
-    return this.#run('reserve', (s) => s.limits.reserve(userId, tokens, options));
+    return this.#run(
+      'reserve',
+      'reserve',
+      (s) => s.limits.reserve(userId, tokens, options),
+      (result) => (result.granted ? 'ok' : 'denied'),
+    );
   }
 
   /** Records the actual usage of a reservation and frees it, atomically and at most once. */
-  commit(reservation: Reservation, usage: ActualUsage, options: RecordOptions = {}): Promise<RecordOutcome> {
-    return this.#run('commit', (s) => s.limits.commit(reservation, usage, options));
+  commit(reservation: Reservation, usage: ActualUsage, options: RecordOptions = {}): Promise<RecordResult> {
+    return this.#run(
+      'commit',
+      'commit',
+      async (s) => {
+        const outcome = await s.limits.commit(reservation, usage, options);
+        return this.#withAlerts(s, outcome, reservation.userId, reservation.cycleStartDate);
+      },
+      duplicateOrOk,
+    );
   }
 
   /** Frees a reservation without usage; false when it was already gone. */
   release(reservation: Reservation): Promise<boolean> {
-    return this.#run('release', (s) => s.limits.release(reservation));
+    return this.#run('release', 'release', (s) => s.limits.release(reservation));
   }
 
   /** Would `requestedTokens` fit now, counting outstanding reservations? Read-only (the seed's `check_and_enforce_limit`). */
   canConsume(userId: string, requestedTokens: number, cycleStartDate?: string): Promise<ConsumeCheck> {
-    return this.#run('canConsume', (s) => s.limits.canConsume(userId, requestedTokens, cycleStartDate));
+    return this.#run(
+      'canConsume',
+      'can-consume',
+      (s) => s.limits.canConsume(userId, requestedTokens, cycleStartDate),
+      (check) => (check.allowed ? 'ok' : 'denied'),
+    );
   }
 
   /** Reserve, run `call`, commit the usage its result reports; release on failure. See `UsageGuard`. */
   guard<T>(userId: string, options: GuardOptions<T>, call: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
-    return this.#run('guard', (s) => s.guard.run(userId, options, call));
+    return this.#run('guard', 'guard', async (s) => {
+      const value = await s.guard.run(userId, options, call);
+      await s.monitor?.observe(userId, options.cycleStartDate);
+      return value;
+    });
   }
 
-  /** Closes the store's connections. A lazy instance that never connected has nothing to close. */
-  async close(): Promise<void> {
-    await this.#services?.store.close();
-  }
-
-  #record(
-    operation: string,
-    input: RecordUsageInput,
-    options: RecordOptions | undefined,
-  ): Promise<RecordOutcome | null> {
-    const withKey = options?.idempotencyKey === undefined ? input : { ...input, idempotencyKey: options.idempotencyKey };
-    return this.#run(operation, (s) => s.accounting.record(withKey));
-  }
-
-  async #run<T>(operation: string, action: (services: TokenUsageServices) => Promise<T>): Promise<T> {
-    const services = this.#services ?? (this.#services = (this.#resolve as () => TokenUsageServices)());
+  /**
+   * A round trip to the store on a dedicated health key (never a user's data), within the configured
+   * timeout. Never throws: an unreachable store is `{ status: 'unhealthy', error }`.
+   */
+  async healthCheck(): Promise<HealthReport> {
+    const s = this.#servicesOrThrow();
+    const started = performance.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${s.healthTimeoutMs} ms`)), s.healthTimeoutMs);
+    });
+    const report = (fields: Pick<HealthReport, 'status' | 'store' | 'storeVersion'> & { error?: string }): HealthReport => ({
+      ...fields,
+      version: PACKAGE_VERSION,
+      latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+      checkedAt: new Date(s.clock.now()).toISOString(),
+    });
     try {
-      return await action(services);
+      const health = await Promise.race([s.health.probe(), timeout]);
+      s.metrics.operation('health', 'ok', (performance.now() - started) / 1000);
+      return report({ status: 'healthy', store: health.store, storeVersion: health.version });
+    } catch (error) {
+      s.metrics.operation('health', 'error', (performance.now() - started) / 1000);
+      return report({ status: 'unhealthy', store: null, storeVersion: null, error: (error as Error).message });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The Prometheus text exposition of this repository's metrics (serve it on `/metrics`). */
+  metrics(): Promise<string> {
+    return this.#servicesOrThrow().metrics.exposition();
+  }
+
+  /** Waits for alert deliveries in flight (e.g. before exiting). */
+  async alertsIdle(): Promise<void> {
+    await this.#services?.monitor?.idle();
+  }
+
+  /** Flushes buffered records, then closes the store's connections. A lazy instance that never connected has nothing to close. */
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+    try {
+      await this.#recorder?.close(options);
+      await this.#services?.monitor?.idle();
+    } finally {
+      await this.#services?.store.close();
+    }
+  }
+
+  #bufferedRecorder(services: TokenUsageServices): BufferedUsageRecorder {
+    return (this.#recorder ??= services.recorder());
+  }
+
+  async #record(operation: string, input: RecordUsageInput, options: RecordOptions | undefined): Promise<RecordResult | null> {
+    const withKey = options?.idempotencyKey === undefined ? input : { ...input, idempotencyKey: options.idempotencyKey };
+    return this.#run(
+      operation,
+      'record',
+      async (s) => {
+        const outcome = await s.accounting.record(withKey);
+        return outcome === null ? null : this.#withAlerts(s, outcome, input.userId as string, input.cycleStartDate as string | undefined);
+      },
+      (result) => (result === null ? 'ok' : duplicateOrOk(result)),
+    );
+  }
+
+  async #withAlerts(s: TokenUsageServices, outcome: RecordOutcome, userId: string, cycleStartDate?: string): Promise<RecordResult> {
+    if (s.monitor === undefined || outcome.duplicate) return { ...outcome, alerts: [] };
+    return { ...outcome, alerts: await s.monitor.observe(userId, cycleStartDate) };
+  }
+
+  #servicesOrThrow(): TokenUsageServices {
+    return (this.#services ??= (this.#resolve as () => TokenUsageServices)());
+  }
+
+  async #run<T>(
+    operation: string,
+    metric: OperationName,
+    action: (services: TokenUsageServices) => Promise<T>,
+    outcomeOf: (value: T) => OperationOutcome = () => 'ok',
+  ): Promise<T> {
+    const services = this.#servicesOrThrow();
+    const started = performance.now();
+    const seconds = (): number => (performance.now() - started) / 1000;
+    try {
+      const value = await action(services);
+      services.metrics.operation(metric, outcomeOf(value), seconds());
+      return value;
     } catch (error) {
       if (error instanceof ValidationError) {
+        services.metrics.operation(metric, 'invalid', seconds());
         services.logger.debug({ operation, code: error.code, field: error.field }, 'rejected invalid input');
       } else if (error instanceof QuotaExceededError) {
+        services.metrics.operation(metric, 'denied', seconds());
         services.logger.debug({ operation, reason: error.reason }, 'quota exceeded');
-      } else if (error instanceof UsageError || operation !== 'guard') {
+      } else {
+        services.metrics.operation(metric, 'error', seconds());
         // A guarded call's own errors are the caller's business; ours and unexpected ones are logged.
-        const { code, name, message } = error as { code?: string; name?: string; message?: string };
-        services.logger.error({ operation, err: { code, name, message } }, 'token usage operation failed');
+        if (error instanceof UsageError || operation !== 'guard') {
+          const { code, name, message } = error as { code?: string; name?: string; message?: string };
+          services.logger.error({ operation, err: { code, name, message } }, 'token usage operation failed');
+        }
       }
       throw error;
     }
   }
+}
+
+function duplicateOrOk(outcome: RecordOutcome): OperationOutcome {
+  return outcome.duplicate ? 'duplicate' : 'ok';
 }

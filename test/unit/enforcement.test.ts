@@ -40,7 +40,7 @@ describe('reserve → commit / release (LimitPolicy through the facade, in-memor
     const reservation = granted(await repo.reserve('u', 100));
     clock.set('2024-02-01T00:00:01Z'); // the call straddled the cycle boundary
     const outcome = await repo.commit(reservation, { promptTokens: 90, completionTokens: 40 });
-    expect(outcome).toEqual({ duplicate: false, counters: { promptTokens: 90, completionTokens: 40, totalTokens: 130 } });
+    expect(outcome).toEqual({ duplicate: false, counters: { promptTokens: 90, completionTokens: 40, totalTokens: 130 }, alerts: [] });
     expect(await repo.getUsageStats('u', '2024-01-01')).toEqual({ promptTokens: 90, completionTokens: 40, totalTokens: 130 });
     expect(await repo.canConsume('u', 0, '2024-01-01')).toMatchObject({ reserved: 0, currentUsage: 130 });
   });

@@ -179,7 +179,7 @@ describe('building the repository', () => {
     host.load(tokenUsageModule({ config: resolveConfig({ store: 'memory' }), store, logger: new RecordingLogger() }));
     const repo = host.get(TOKENS.TokenUsageRepository);
     await repo.incrementDetailedUsage('u', 4, 4, '2024-01-01');
-    expect(host.get(TOKENS.UsageStore)).toBe(store);
+    expect(host.get(TOKENS.BaseStore)).toBe(store);
     expect(await host.get(TOKENS.UsageAccounting).stats('u', '2024-01-01')).toEqual({
       promptTokens: 4,
       completionTokens: 4,

@@ -2,6 +2,9 @@ import { Container } from 'inversify';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
 import type { UsageStore } from '../../ports/usage-store.js';
+import type { AlertSink } from '../../ports/alert-sink.js';
+import type { Metrics } from '../../ports/metrics.js';
+import type { Registry } from 'prom-client';
 import { resolveConfig } from '../config.js';
 import type { TokenUsageConfigInput } from '../config.js';
 import { configFromEnv } from '../env-config.js';
@@ -19,6 +22,12 @@ export interface CreateTokenUsageRepositoryOptions {
   readonly clock?: Clock;
   /** Use this store instead of building one from the configuration. */
   readonly store?: UsageStore;
+  /** Use these metrics instead of a `PrometheusMetrics` on a private registry. */
+  readonly metrics?: Metrics;
+  /** The prom-client registry for the default metrics (merge ours into the host's). */
+  readonly registry?: Registry;
+  /** Replace the default alert sinks (a log sink, plus a webhook when configured). */
+  readonly alertSinks?: readonly AlertSink[];
 }
 
 /** Builds a ready repository in one call, without touching DI. Throws `ConfigError` on bad settings. */
@@ -33,16 +42,7 @@ export function createTokenUsageRepository(options: CreateTokenUsageRepositoryOp
 export function createLazyTokenUsageRepository(
   options: Omit<CreateTokenUsageRepositoryOptions, 'config'> = {},
 ): TokenUsageRepository {
-  return new TokenUsageRepository(() => {
-    const container = createContainer(options);
-    return {
-      accounting: container.get(TOKENS.UsageAccounting),
-      limits: container.get(TOKENS.LimitPolicy),
-      guard: container.get(TOKENS.UsageGuard),
-      store: container.get(TOKENS.UsageStore),
-      logger: container.get(TOKENS.Logger),
-    };
-  });
+  return new TokenUsageRepository(() => createContainer(options).get(TOKENS.TokenUsageServices));
 }
 
 function createContainer(options: CreateTokenUsageRepositoryOptions): Container {
@@ -54,6 +54,9 @@ function createContainer(options: CreateTokenUsageRepositoryOptions): Container 
       ...(options.logger === undefined ? {} : { logger: options.logger }),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
       ...(options.store === undefined ? {} : { store: options.store }),
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+      ...(options.registry === undefined ? {} : { registry: options.registry }),
+      ...(options.alertSinks === undefined ? {} : { alertSinks: options.alertSinks }),
     }),
   );
   return container;

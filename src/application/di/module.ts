@@ -1,16 +1,28 @@
 import { ContainerModule } from 'inversify';
+import type { Registry } from 'prom-client';
+import { LogAlertSink } from '../../adapters/alerts/log-alert-sink.js';
+import { WebhookAlertSink } from '../../adapters/alerts/webhook-alert-sink.js';
+import { PrometheusMetrics } from '../../adapters/metrics/prometheus-metrics.js';
 import { systemClock } from '../../adapters/system-clock.js';
+import { AlertMonitor } from '../../domain/alert-monitor.js';
 import { CycleCalendar } from '../../domain/billing-cycle.js';
+import { ConfigError } from '../../domain/errors.js';
 import { LimitPolicy } from '../../domain/limit-policy.js';
 import { UsageAccounting } from '../../domain/usage-accounting.js';
 import { UsageGuard } from '../../domain/usage-guard.js';
+import type { AlertSink } from '../../ports/alert-sink.js';
+import type { AlertStateStore } from '../../ports/alert-state-store.js';
 import type { Clock } from '../../ports/clock.js';
+import type { HealthProbe } from '../../ports/health-probe.js';
 import type { Logger } from '../../ports/logger.js';
+import type { Metrics } from '../../ports/metrics.js';
 import type { UsageStore } from '../../ports/usage-store.js';
+import { BufferedUsageRecorder } from '../buffered-usage-recorder.js';
 import type { TokenUsageConfig } from '../config.js';
-import { createUsageStore } from '../create-store.js';
+import { alertStateOf, composeStore, createUsageStore, healthProbeOf } from '../create-store.js';
 import { createDefaultLogger } from '../default-logger.js';
 import { TokenUsageRepository } from '../token-usage-repository.js';
+import type { TokenUsageServices } from '../token-usage-repository.js';
 import { TOKENS } from './tokens.js';
 
 /** What {@link tokenUsageModule} binds; anything given replaces the built-in choice. */
@@ -20,14 +32,20 @@ export interface TokenUsageModuleOptions {
   readonly logger?: Logger;
   /** Default: the system clock. */
   readonly clock?: Clock;
-  /** Default: built from `config.store` (a host may pass its own store or a decorated one). */
+  /** Default: built from `config.store`. The configured decorators are still put around it. */
   readonly store?: UsageStore;
+  /** Default: a `PrometheusMetrics` on `registry`. */
+  readonly metrics?: Metrics;
+  /** The prom-client registry for the default metrics; default a private one (never the global). */
+  readonly registry?: Registry;
+  /** Default: a log sink, plus a webhook sink when `config.alerts.webhookUrl` is set. */
+  readonly alertSinks?: readonly AlertSink[];
 }
 
 /**
- * An inversify module binding the domain services, the store and the seed-compatible facade as
- * singletons under {@link TOKENS}. Load it into the host's own container, or use
- * `createTokenUsageRepository` to skip DI entirely.
+ * An inversify module binding the domain services, the store stack, monitoring and the
+ * seed-compatible facade as singletons under {@link TOKENS}. Load it into the host's own container,
+ * or use `createTokenUsageRepository` to skip DI entirely.
  */
 export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerModule {
   return new ContainerModule(({ bind }) => {
@@ -37,12 +55,36 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
       .toResolvedValue(() => options.logger ?? createDefaultLogger(config.logLevel))
       .inSingletonScope();
     bind(TOKENS.Clock).toConstantValue(options.clock ?? systemClock);
-    bind(TOKENS.UsageStore)
+    bind(TOKENS.Metrics)
+      .toResolvedValue(() => options.metrics ?? new PrometheusMetrics(options.registry === undefined ? {} : { registry: options.registry }))
+      .inSingletonScope();
+
+    bind(TOKENS.BaseStore)
       .toResolvedValue(
         (clock: Clock, logger: Logger) => options.store ?? createUsageStore(config, clock, logger),
         [TOKENS.Clock, TOKENS.Logger],
       )
       .inSingletonScope();
+    bind(TOKENS.UsageStore)
+      .toResolvedValue((base: UsageStore, metrics: Metrics) => composeStore(base, config, metrics), [
+        TOKENS.BaseStore,
+        TOKENS.Metrics,
+      ])
+      .inSingletonScope();
+    bind(TOKENS.HealthProbe)
+      .toResolvedValue((base: UsageStore) => healthProbeOf(base), [TOKENS.BaseStore])
+      .inSingletonScope();
+    bind(TOKENS.AlertStateStore)
+      .toResolvedValue(
+        (base: UsageStore) => {
+          const state = alertStateOf(base);
+          if (state === undefined) throw new ConfigError('alerts.enabled', 'the store cannot claim alert thresholds');
+          return state;
+        },
+        [TOKENS.BaseStore],
+      )
+      .inSingletonScope();
+
     bind(TOKENS.CycleCalendar)
       .toResolvedValue((clock: Clock) => new CycleCalendar(clock, config.cycle), [TOKENS.Clock])
       .inSingletonScope();
@@ -65,12 +107,87 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
         TOKENS.Logger,
       ])
       .inSingletonScope();
-    bind(TOKENS.TokenUsageRepository)
+
+    bind(TOKENS.AlertSinks)
       .toResolvedValue(
-        (accounting: UsageAccounting, limits: LimitPolicy, guard: UsageGuard, store: UsageStore, logger: Logger) =>
-          new TokenUsageRepository({ accounting, limits, guard, store, logger }),
-        [TOKENS.UsageAccounting, TOKENS.LimitPolicy, TOKENS.UsageGuard, TOKENS.UsageStore, TOKENS.Logger],
+        (logger: Logger): readonly AlertSink[] => {
+          if (options.alertSinks !== undefined) return options.alertSinks;
+          const sinks: AlertSink[] = [new LogAlertSink(logger.child({ component: 'alerts' }))];
+          const { webhookUrl, webhookSecret } = config.alerts;
+          if (webhookUrl !== undefined) {
+            sinks.push(new WebhookAlertSink({ url: webhookUrl, ...(webhookSecret === undefined ? {} : { secret: webhookSecret }) }));
+          }
+          return sinks;
+        },
+        [TOKENS.Logger],
       )
+      .inSingletonScope();
+    if (config.alerts.enabled) {
+      bind(TOKENS.AlertMonitor)
+        .toResolvedValue(
+          (state: AlertStateStore, calendar: CycleCalendar, sinks: readonly AlertSink[], clock: Clock, logger: Logger, metrics: Metrics) =>
+            new AlertMonitor(state, calendar, { sinks, thresholds: config.alerts.thresholds }, clock, logger, metrics),
+          [TOKENS.AlertStateStore, TOKENS.CycleCalendar, TOKENS.AlertSinks, TOKENS.Clock, TOKENS.Logger, TOKENS.Metrics],
+        )
+        .inSingletonScope();
+    } else {
+      bind(TOKENS.AlertMonitor).toConstantValue(null);
+    }
+
+    bind(TOKENS.BufferedUsageRecorder)
+      .toResolvedValue(
+        (store: UsageStore, accounting: UsageAccounting, logger: Logger, metrics: Metrics, monitor: AlertMonitor | null) =>
+          new BufferedUsageRecorder(store, accounting, config.buffer, logger.child({ component: 'buffer' }), {
+            metrics,
+            ...(monitor === null ? {} : { onWritten: (command) => void monitor.observe(command.userId, command.cycle.start) }),
+          }),
+        [TOKENS.UsageStore, TOKENS.UsageAccounting, TOKENS.Logger, TOKENS.Metrics, TOKENS.AlertMonitor],
+      )
+      .inSingletonScope();
+    bind(TOKENS.BufferedUsageRecorderFactory).toFactory((context) => () => context.get(TOKENS.BufferedUsageRecorder));
+
+    bind(TOKENS.TokenUsageServices)
+      .toResolvedValue(
+        (
+          accounting: UsageAccounting,
+          limits: LimitPolicy,
+          guard: UsageGuard,
+          store: UsageStore,
+          logger: Logger,
+          metrics: Metrics,
+          clock: Clock,
+          monitor: AlertMonitor | null,
+          health: HealthProbe,
+          recorder: () => BufferedUsageRecorder,
+        ): TokenUsageServices => ({
+            accounting,
+            limits,
+            guard,
+            store,
+            logger,
+            metrics,
+            clock,
+            monitor: monitor ?? undefined,
+            health,
+            healthTimeoutMs: config.healthTimeoutMs,
+            recorder,
+          }),
+        [
+          TOKENS.UsageAccounting,
+          TOKENS.LimitPolicy,
+          TOKENS.UsageGuard,
+          TOKENS.UsageStore,
+          TOKENS.Logger,
+          TOKENS.Metrics,
+          TOKENS.Clock,
+          TOKENS.AlertMonitor,
+          TOKENS.HealthProbe,
+          TOKENS.BufferedUsageRecorderFactory,
+        ],
+      )
+      .inSingletonScope();
+    bind(TOKENS.TokenUsageRepository)
+      .toResolvedValue((services: TokenUsageServices) => new TokenUsageRepository(services), [TOKENS.TokenUsageServices])
       .inSingletonScope();
   });
 }

@@ -1,25 +1,45 @@
 import type { ServiceIdentifier } from 'inversify';
+import type { AlertMonitor } from '../../domain/alert-monitor.js';
 import type { CycleCalendar } from '../../domain/billing-cycle.js';
 import type { LimitPolicy } from '../../domain/limit-policy.js';
 import type { UsageAccounting } from '../../domain/usage-accounting.js';
 import type { UsageGuard } from '../../domain/usage-guard.js';
+import type { AlertSink } from '../../ports/alert-sink.js';
+import type { AlertStateStore } from '../../ports/alert-state-store.js';
 import type { Clock } from '../../ports/clock.js';
+import type { HealthProbe } from '../../ports/health-probe.js';
 import type { Logger } from '../../ports/logger.js';
+import type { Metrics } from '../../ports/metrics.js';
 import type { UsageStore } from '../../ports/usage-store.js';
+import type { BufferedUsageRecorder } from '../buffered-usage-recorder.js';
 import type { TokenUsageConfig } from '../config.js';
-import type { TokenUsageRepository } from '../token-usage-repository.js';
+import type { TokenUsageRepository, TokenUsageServices } from '../token-usage-repository.js';
+
+const token = <T>(name: string): ServiceIdentifier<T> => Symbol.for(`token-usage-repository/${name}`) as ServiceIdentifier<T>;
 
 /** Service identifiers of everything the module binds. `Symbol.for`, so two copies of the package agree. */
 export const TOKENS = {
-  Config: Symbol.for('token-usage-repository/Config') as ServiceIdentifier<TokenUsageConfig>,
-  Logger: Symbol.for('token-usage-repository/Logger') as ServiceIdentifier<Logger>,
-  Clock: Symbol.for('token-usage-repository/Clock') as ServiceIdentifier<Clock>,
-  UsageStore: Symbol.for('token-usage-repository/UsageStore') as ServiceIdentifier<UsageStore>,
-  CycleCalendar: Symbol.for('token-usage-repository/CycleCalendar') as ServiceIdentifier<CycleCalendar>,
-  UsageAccounting: Symbol.for('token-usage-repository/UsageAccounting') as ServiceIdentifier<UsageAccounting>,
-  LimitPolicy: Symbol.for('token-usage-repository/LimitPolicy') as ServiceIdentifier<LimitPolicy>,
-  UsageGuard: Symbol.for('token-usage-repository/UsageGuard') as ServiceIdentifier<UsageGuard>,
-  TokenUsageRepository: Symbol.for(
-    'token-usage-repository/TokenUsageRepository',
-  ) as ServiceIdentifier<TokenUsageRepository>,
+  Config: token<TokenUsageConfig>('Config'),
+  Logger: token<Logger>('Logger'),
+  Clock: token<Clock>('Clock'),
+  Metrics: token<Metrics>('Metrics'),
+  /** The adapter itself (Redis or in-memory, or the host's), before any decorator. */
+  BaseStore: token<UsageStore>('BaseStore'),
+  /** The decorated stack every service uses: metered, retrying and caching as configured. */
+  UsageStore: token<UsageStore>('UsageStore'),
+  AlertStateStore: token<AlertStateStore>('AlertStateStore'),
+  HealthProbe: token<HealthProbe>('HealthProbe'),
+  AlertSinks: token<readonly AlertSink[]>('AlertSinks'),
+  /** The monitor, or `null` when alerts are off. */
+  AlertMonitor: token<AlertMonitor | null>('AlertMonitor'),
+  CycleCalendar: token<CycleCalendar>('CycleCalendar'),
+  UsageAccounting: token<UsageAccounting>('UsageAccounting'),
+  LimitPolicy: token<LimitPolicy>('LimitPolicy'),
+  UsageGuard: token<UsageGuard>('UsageGuard'),
+  BufferedUsageRecorder: token<BufferedUsageRecorder>('BufferedUsageRecorder'),
+  /** `() => BufferedUsageRecorder`, resolving the singleton on first call (it starts a flush timer). */
+  BufferedUsageRecorderFactory: token<() => BufferedUsageRecorder>('BufferedUsageRecorderFactory'),
+  /** Everything the facade delegates to. */
+  TokenUsageServices: token<TokenUsageServices>('TokenUsageServices'),
+  TokenUsageRepository: token<TokenUsageRepository>('TokenUsageRepository'),
 } as const;

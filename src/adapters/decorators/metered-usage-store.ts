@@ -1,0 +1,89 @@
+import { UsageError } from '../../domain/errors.js';
+import type { Metrics, StoreErrorKind } from '../../ports/metrics.js';
+import type {
+  BatchRecordResult,
+  CycleRef,
+  ReadOptions,
+  RecordOutcome,
+  RecordUsageCommand,
+  ReleaseCommand,
+  ReserveCommand,
+  ReserveOutcome,
+  SetLimitCommand,
+  UsageSnapshot,
+  UsageStore,
+} from '../../ports/usage-store.js';
+
+/**
+ * Counts what reaches the store: tokens recorded (duplicates excluded, so each logical record counts
+ * once however often it was retried below) and store failures by kind. Outermost in the stack.
+ */
+export class MeteredUsageStore implements UsageStore {
+  readonly #inner: UsageStore;
+  readonly #metrics: Metrics;
+
+  constructor(inner: UsageStore, metrics: Metrics) {
+    this.#inner = inner;
+    this.#metrics = metrics;
+  }
+
+  async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
+    const outcome = await this.#observe(this.#inner.recordUsage(command));
+    if (!outcome.duplicate) this.#count(command);
+    return outcome;
+  }
+
+  async recordUsageBatch(commands: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
+    const results = await this.#observe(this.#inner.recordUsageBatch(commands));
+    results.forEach((result, i) => {
+      if (result.ok && !result.outcome.duplicate) this.#count(commands[i] as RecordUsageCommand);
+      if (!result.ok) this.#metrics.storeError(kindOf(result.error));
+    });
+    return results;
+  }
+
+  readUsage(ref: CycleRef, options?: ReadOptions): Promise<UsageSnapshot> {
+    return this.#observe(this.#inner.readUsage(ref, options));
+  }
+
+  resetUsage(ref: CycleRef): Promise<void> {
+    return this.#observe(this.#inner.resetUsage(ref));
+  }
+
+  setLimit(command: SetLimitCommand): Promise<void> {
+    return this.#observe(this.#inner.setLimit(command));
+  }
+
+  reserve(command: ReserveCommand): Promise<ReserveOutcome> {
+    return this.#observe(this.#inner.reserve(command));
+  }
+
+  releaseLease(command: ReleaseCommand): Promise<boolean> {
+    return this.#observe(this.#inner.releaseLease(command));
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+
+  #count(command: RecordUsageCommand): void {
+    if (command.promptTokens > 0) this.#metrics.tokensRecorded('prompt', command.promptTokens);
+    if (command.completionTokens > 0) this.#metrics.tokensRecorded('completion', command.completionTokens);
+    if (command.otherTokens > 0) this.#metrics.tokensRecorded('other', command.otherTokens);
+  }
+
+  async #observe<T>(call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (error) {
+      this.#metrics.storeError(kindOf(error));
+      throw error;
+    }
+  }
+}
+
+function kindOf(error: unknown): StoreErrorKind {
+  if (error instanceof UsageError && error.code === 'USAGE.STORE_UNAVAILABLE') return 'unavailable';
+  if (error instanceof UsageError && error.code === 'USAGE.CORRUPT_DATA') return 'corrupt';
+  return 'other';
+}
