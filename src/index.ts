@@ -3,16 +3,26 @@ import type { TokenUsageRepository } from './application/token-usage-repository.
 
 export { TokenUsageRepository } from './application/token-usage-repository.js';
 export type {
+  HealthReport,
   RecordOptions,
+  RecordResult,
   ReserveCallOptions,
   TokenUsageServices,
 } from './application/token-usage-repository.js';
+export { BufferedUsageRecorder, DEFAULT_BUFFERED_RECORDER_OPTIONS } from './application/buffered-usage-recorder.js';
+export type { BufferedRecorderOptions, DeadLetter } from './application/buffered-usage-recorder.js';
+export { installShutdownHooks } from './application/shutdown.js';
+export type { ShutdownHookOptions } from './application/shutdown.js';
 export { createTokenUsageRepository, createLazyTokenUsageRepository } from './application/di/create.js';
 export type { CreateTokenUsageRepositoryOptions } from './application/di/create.js';
 export { DEFAULT_CONFIG, resolveConfig } from './application/config.js';
 export type {
+  AlertsConfig,
+  BufferConfig,
+  CacheConfig,
   LogLevel,
   RedisConfig,
+  RetryConfig,
   StoreKind,
   TokenUsageConfig,
   TokenUsageConfigInput,
@@ -52,15 +62,46 @@ export type {
 export { callerIdempotencyKey, MAX_IDEMPOTENCY_KEY_LENGTH } from './domain/idempotency.js';
 export type { IdempotencyKey } from './domain/idempotency.js';
 export { UsageGuard } from './domain/usage-guard.js';
+export { AlertMonitor, alertThresholds, DEFAULT_ALERT_THRESHOLDS } from './domain/alert-monitor.js';
+export type { AlertThreshold, SweepProgress, SweepReport } from './domain/alert-monitor.js';
+export { ConsistencyVerifier, MAX_BATCH_SIZE } from './domain/consistency-verifier.js';
+export type {
+  ConsistencyVerifierOptions,
+  Finding,
+  FindingKind,
+  RecordLocation,
+  Repair,
+  SkippedRepair,
+  VerificationProgress,
+  VerificationReport,
+  VerifyCycleOptions,
+  VerifyOptions,
+} from './domain/consistency-verifier.js';
+export type { FieldChange, FieldFinding } from './domain/consistency-rules.js';
 export type { GuardOptions } from './domain/usage-guard.js';
 export { defaultUsageExtractor } from './domain/usage-extractor.js';
 export type { UsageExtractor } from './domain/usage-extractor.js';
 
 export type { Clock } from './ports/clock.js';
+export type { AlertLevel, AlertSink, UsageAlert } from './ports/alert-sink.js';
+export type { AlertStateStore, SyncThresholdsCommand, SyncThresholdsOutcome } from './ports/alert-state-store.js';
+export type { HealthProbe, StoreHealth } from './ports/health-probe.js';
+export type { Metrics, OperationName, OperationOutcome, StoreErrorKind, TokenType } from './ports/metrics.js';
+export type {
+  InspectedRecord,
+  InspectedTarget,
+  RawFields,
+  RepairCommand,
+  RepairOutcome,
+  ScanCyclesOptions,
+  UsageInspector,
+} from './ports/usage-inspector.js';
 export type { Logger, LogMethod } from './ports/logger.js';
 export type {
+  BatchRecordResult,
   CycleRef,
   LeaseRef,
+  ReadOptions,
   RecordOutcome,
   RecordUsageCommand,
   ReleaseCommand,
@@ -78,6 +119,22 @@ export type { RedisUsageStoreOptions } from './adapters/redis/redis-usage-store.
 export { createRedisClient } from './adapters/redis/redis-connection.js';
 export type { RedisConnectionOptions } from './adapters/redis/redis-connection.js';
 export { systemClock } from './adapters/system-clock.js';
+export { RedisUsageInspector } from './adapters/redis/redis-usage-inspector.js';
+export type { RedisUsageInspectorOptions } from './adapters/redis/redis-usage-inspector.js';
+export { InMemoryUsageInspector } from './adapters/memory/in-memory-usage-inspector.js';
+export { RetryingUsageStore, isTransientStoreError } from './adapters/decorators/retrying-usage-store.js';
+export type { RetryingUsageStoreOptions } from './adapters/decorators/retrying-usage-store.js';
+export { CachingUsageStore } from './adapters/decorators/caching-usage-store.js';
+export type { CachingUsageStoreOptions } from './adapters/decorators/caching-usage-store.js';
+export { MeteredUsageStore } from './adapters/decorators/metered-usage-store.js';
+export { LogAlertSink } from './adapters/alerts/log-alert-sink.js';
+export { WEBHOOK_EVENT_TYPE, WebhookAlertSink, WebhookDeliveryError } from './adapters/alerts/webhook-alert-sink.js';
+export type { FetchLike, WebhookAlertSinkOptions } from './adapters/alerts/webhook-alert-sink.js';
+export { CallbackAlertSink, EmitterAlertSink } from './adapters/alerts/callback-alert-sink.js';
+export type { AlertCallback, AlertEvents } from './adapters/alerts/callback-alert-sink.js';
+export { DEFAULT_DURATION_BUCKETS, PrometheusMetrics } from './adapters/metrics/prometheus-metrics.js';
+export type { PrometheusMetricsOptions } from './adapters/metrics/prometheus-metrics.js';
+export { NoopMetrics } from './adapters/metrics/noop-metrics.js';
 
 /**
  * The default instance, like the seed's global `token_usage_repo`: configured from `process.env` on

@@ -1,6 +1,9 @@
 import { createRequire } from 'node:module';
-import type { AlertMonitor } from '../domain/alert-monitor.js';
-import { QuotaExceededError, UsageError, ValidationError } from '../domain/errors.js';
+import type { AlertMonitor, SweepProgress, SweepReport } from '../domain/alert-monitor.js';
+import type { CycleCalendar } from '../domain/billing-cycle.js';
+import type { ConsistencyVerifier, VerificationReport, VerifyCycleOptions } from '../domain/consistency-verifier.js';
+import { ConfigError, QuotaExceededError, UsageError, ValidationError } from '../domain/errors.js';
+import { actualUsage } from '../domain/limit-policy.js';
 import type { LimitCheck, LimitPolicy } from '../domain/limit-policy.js';
 import type { ActualUsage, ConsumeCheck, Reservation, ReserveResult } from '../domain/reservation.js';
 import type { RecordUsageInput, UsageAccounting } from '../domain/usage-accounting.js';
@@ -10,7 +13,7 @@ import type { Clock } from '../ports/clock.js';
 import type { HealthProbe } from '../ports/health-probe.js';
 import type { Logger } from '../ports/logger.js';
 import type { Metrics, OperationName, OperationOutcome } from '../ports/metrics.js';
-import type { RecordOutcome, UsageCounters, UsageStore } from '../ports/usage-store.js';
+import type { ReadOptions, RecordOutcome, UsageCounters, UsageStore } from '../ports/usage-store.js';
 import type { BufferedUsageRecorder } from './buffered-usage-recorder.js';
 
 const PACKAGE_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -27,9 +30,12 @@ export interface TokenUsageServices {
   /** Present when alerts are enabled. */
   readonly monitor?: AlertMonitor | undefined;
   readonly health: HealthProbe;
+  readonly calendar: CycleCalendar;
   readonly healthTimeoutMs: number;
   /** Builds the buffered recorder on first use. */
   readonly recorder: () => BufferedUsageRecorder;
+  /** Builds the consistency verifier on first use (throws `ConfigError` for a store it cannot inspect). */
+  readonly verifier: () => ConsistencyVerifier;
 }
 
 /** Options of a recording call. */
@@ -126,7 +132,8 @@ export class TokenUsageRepository {
 
   /**
    * Buffers a record for a batched write (see `BufferedUsageRecorder`): resolves once it is buffered.
-   * Cheaper than the increments under load; a crash loses at most the unflushed window.
+   * Cheaper than the increments under load; a crash loses at most the unflushed window. `totalTokens`,
+   * when given, is the whole usage (>= prompt + completion), as in `commit`.
    */
   recordBuffered(input: {
     readonly userId: string;
@@ -136,9 +143,12 @@ export class TokenUsageRepository {
     readonly cycleStartDate?: string;
     readonly idempotencyKey?: string;
   }): Promise<void> {
-    return this.#run('recordBuffered', 'record', (s) => {
+    return this.#run('recordBuffered', 'record', async (s) => {
       const { totalTokens, ...rest } = input;
-      return this.#bufferedRecorder(s).record(totalTokens === undefined ? rest : { ...rest, unattributedTokens: totalTokens });
+      if (totalTokens === undefined) return this.#bufferedRecorder(s).record(rest);
+      // As in `commit`: the total is the whole usage; what prompt and completion do not explain is "other".
+      const { prompt, completion, total } = actualUsage(input);
+      return this.#bufferedRecorder(s).record({ ...rest, unattributedTokens: total - prompt - completion });
     });
   }
 
@@ -147,9 +157,12 @@ export class TokenUsageRepository {
     return this.#recorder?.flush() ?? Promise.resolve();
   }
 
-  /** The user's counters for the cycle; zeros when nothing was recorded. Throws when the store fails. */
-  getUsageStats(userId: string, cycleStartDate?: string): Promise<UsageCounters> {
-    return this.#run('getUsageStats', 'read', (s) => s.accounting.stats(userId, cycleStartDate));
+  /**
+   * The user's counters for the cycle; zeros when nothing was recorded. Throws when the store fails.
+   * `{ allowStale: true }` lets the cache (when configured) answer with data up to its TTL old.
+   */
+  getUsageStats(userId: string, cycleStartDate?: string, options?: ReadOptions): Promise<UsageCounters> {
+    return this.#run('getUsageStats', 'read', (s) => s.accounting.stats(userId, cycleStartDate, options));
   }
 
   /** Clears the user's counters for the cycle and re-arms its alerts; limits and reservations stay. */
@@ -166,8 +179,8 @@ export class TokenUsageRepository {
   }
 
   /** Compares the cycle's total with its effective limit (cycle override, else standing, else none). */
-  checkUsageLimit(userId: string, cycleStartDate?: string): Promise<LimitCheck> {
-    return this.#run('checkUsageLimit', 'check-limit', (s) => s.limits.check(userId, cycleStartDate));
+  checkUsageLimit(userId: string, cycleStartDate?: string, options?: ReadOptions): Promise<LimitCheck> {
+    return this.#run('checkUsageLimit', 'check-limit', (s) => s.limits.check(userId, cycleStartDate, options));
   }
 
   /** Atomically holds `tokens` under the effective limit; a denial is a value, not an exception. */
@@ -244,6 +257,36 @@ export class TokenUsageRepository {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Checks stored usage for broken invariants (see docs/consistency.md): one user's cycle when
+   * `userId` is given, else every user of the cycle (every cycle with `allCycles`), by SCAN. Dry run
+   * unless `repair: true`.
+   */
+  verifyConsistency(
+    options: VerifyCycleOptions & { readonly userId?: string; readonly cycleStartDate?: string; readonly allCycles?: boolean } = {},
+  ): Promise<VerificationReport> {
+    return this.#run('verifyConsistency', 'read', (s) => {
+      const { userId, cycleStartDate, allCycles, ...verify } = options;
+      const verifier = s.verifier();
+      if (userId !== undefined) return verifier.verifyUser(userId, cycleStartDate ?? s.calendar.currentStart(), verify);
+      return verifier.verifyCycle(allCycles === true ? undefined : (cycleStartDate ?? s.calendar.currentStart()), verify);
+    });
+  }
+
+  /**
+   * Checks the alert thresholds of every user of a cycle (default: the current one), for writers that
+   * bypass the monitor. Throws `ConfigError` when alerts are off.
+   */
+  sweepAlerts(
+    cycleStartDate?: string,
+    options: { readonly batchSize?: number; readonly onProgress?: (progress: SweepProgress) => void } = {},
+  ): Promise<SweepReport> {
+    return this.#run('sweepAlerts', 'read', (s) => {
+      if (s.monitor === undefined) throw new ConfigError('alerts.enabled', 'alerts are off');
+      return s.monitor.sweep(cycleStartDate, options);
+    });
   }
 
   /** The Prometheus text exposition of this repository's metrics (serve it on `/metrics`). */

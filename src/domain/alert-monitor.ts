@@ -7,6 +7,23 @@ import type { AlertStateStore } from '../ports/alert-state-store.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { Metrics } from '../ports/metrics.js';
+import type { UsageInspector } from '../ports/usage-inspector.js';
+import { ValidationError } from './errors.js';
+
+/** Progress of a sweep, after each page. */
+export interface SweepProgress {
+  readonly scanned: number;
+  readonly alerts: number;
+}
+
+/** What a sweep found. */
+export interface SweepReport {
+  readonly cycleStartDate: string;
+  /** Cycle hashes visited. */
+  readonly scanned: number;
+  /** Alerts claimed (and handed to the sinks) by this sweep. */
+  readonly alerts: readonly UsageAlert[];
+}
 
 /** A fraction of the limit and how serious crossing it is. */
 export interface AlertThreshold {
@@ -57,11 +74,17 @@ export class AlertMonitor {
   readonly #logger: Logger;
   readonly #metrics: Metrics | undefined;
   readonly #deliveries = new Set<Promise<void>>();
+  readonly #inspector: UsageInspector | undefined;
 
   constructor(
     state: AlertStateStore,
     calendar: CycleCalendar,
-    options: { readonly sinks: readonly AlertSink[]; readonly thresholds?: readonly AlertThreshold[] },
+    options: {
+      readonly sinks: readonly AlertSink[];
+      readonly thresholds?: readonly AlertThreshold[];
+      /** Lets {@link sweep} visit every user of a cycle. */
+      readonly inspector?: UsageInspector;
+    },
     clock: Clock,
     logger: Logger,
     metrics?: Metrics,
@@ -74,6 +97,7 @@ export class AlertMonitor {
     this.#clock = clock;
     this.#logger = logger;
     this.#metrics = metrics;
+    this.#inspector = options.inspector;
   }
 
   /** The configured thresholds, ascending. */
@@ -119,6 +143,32 @@ export class AlertMonitor {
     });
     for (const alert of alerts) this.#deliver(alert);
     return alerts;
+  }
+
+  /**
+   * Observes every user of a cycle (default: the current one), page by page by SCAN, so crossings made
+   * by writers that bypass the monitor (e.g. the Python original on the same Redis) fire too.
+   */
+  async sweep(
+    cycleStartDate?: string,
+    options: { readonly batchSize?: number; readonly onProgress?: (progress: SweepProgress) => void } = {},
+  ): Promise<SweepReport> {
+    if (this.#inspector === undefined) throw new ConfigError('alerts.inspector', 'sweeping needs a store that can be scanned');
+    const cycle = this.#calendar.resolve(cycleStartDate).start;
+    const batchSize = options.batchSize ?? 500;
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+      throw new ValidationError('USAGE.INVALID_CONFIG', 'batchSize', batchSize, 'batchSize must be a whole number from 1 to 10000');
+    }
+    let scanned = 0;
+    const alerts: UsageAlert[] = [];
+    for await (const page of this.#inspector.scanCycles({ cycle, batchSize })) {
+      for (const record of page) {
+        scanned += 1;
+        if (record.target.kind === 'cycle' && record.type === 'hash') alerts.push(...(await this.observe(record.target.userId, cycle)));
+      }
+      options.onProgress?.({ scanned, alerts: alerts.length });
+    }
+    return { cycleStartDate: cycle, scanned, alerts };
   }
 
   /** Resolves when every delivery started so far has finished (succeeded or failed). */

@@ -9,7 +9,7 @@ import type { TokenCount } from './token-count.js';
 import { userId } from './user-id.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
-import type { RecordOutcome, UsageSnapshot, UsageStore } from '../ports/usage-store.js';
+import type { ReadOptions, RecordOutcome, UsageSnapshot, UsageStore } from '../ports/usage-store.js';
 
 /** The answer of a limit check (the seed's `check_usage_limit`). */
 export interface LimitCheck {
@@ -82,10 +82,13 @@ export class LimitPolicy {
     await this.#store.setLimit({ userId: id, limit: value, cycle });
   }
 
-  /** Checks a user's cycle against its effective limit, from one atomic read. */
-  async check(user: unknown, cycleStartDate?: unknown): Promise<LimitCheck> {
+  /**
+   * Checks a user's cycle against its effective limit, from one atomic read. `allowStale` lets a
+   * cache answer (dashboards); enforcement (`reserve`, `canConsume`) never reads stale.
+   */
+  async check(user: unknown, cycleStartDate?: unknown, options: ReadOptions = {}): Promise<LimitCheck> {
     const ref = { userId: userId(user), cycle: this.#calendar.resolve(cycleStartDate).start };
-    return limitCheck(await this.#store.readUsage(ref));
+    return limitCheck(await this.#store.readUsage(ref, options));
   }
 
   /**

@@ -4,7 +4,7 @@ import { tokenCount } from './token-count.js';
 import type { TokenCount } from './token-count.js';
 import { userId } from './user-id.js';
 import { callerIdempotencyKey } from './idempotency.js';
-import type { RecordOutcome, RecordUsageCommand, UsageCounters, UsageStore } from '../ports/usage-store.js';
+import type { ReadOptions, RecordOutcome, RecordUsageCommand, UsageCounters, UsageStore } from '../ports/usage-store.js';
 
 /** Usage to record; unvalidated input straight from the caller. */
 export interface RecordUsageInput {
@@ -79,10 +79,10 @@ export class UsageAccounting {
     return this.#dedupeWindowMs;
   }
 
-  /** The counters of a user's cycle (zeros when nothing was recorded). */
-  async stats(user: unknown, cycleStartDate?: unknown): Promise<UsageCounters> {
+  /** The counters of a user's cycle (zeros when nothing was recorded). `allowStale` lets a cache answer. */
+  async stats(user: unknown, cycleStartDate?: unknown, options: ReadOptions = {}): Promise<UsageCounters> {
     const ref = { userId: userId(user), cycle: this.#calendar.resolve(cycleStartDate).start };
-    const { promptTokens, completionTokens, totalTokens } = await this.#store.readUsage(ref);
+    const { promptTokens, completionTokens, totalTokens } = await this.#store.readUsage(ref, options);
     return { promptTokens, completionTokens, totalTokens };
   }
 

@@ -19,7 +19,20 @@ import type { Metrics } from '../../ports/metrics.js';
 import type { UsageStore } from '../../ports/usage-store.js';
 import { BufferedUsageRecorder } from '../buffered-usage-recorder.js';
 import type { TokenUsageConfig } from '../config.js';
-import { alertStateOf, composeStore, createUsageStore, healthProbeOf } from '../create-store.js';
+import { alertStateOf, composeStore, createAdapters, healthProbeOf, inspectorOf } from '../create-store.js';
+import type { Adapters } from '../create-store.js';
+import { ConsistencyVerifier } from '../../domain/consistency-verifier.js';
+import type { UsageInspector } from '../../ports/usage-inspector.js';
+import type { ServiceIdentifier } from 'inversify';
+
+// Internal bindings: the adapters built together (one set of connections), and a lazy verifier.
+const ADAPTERS = Symbol.for('token-usage-repository/internal/Adapters') as ServiceIdentifier<{
+  store: UsageStore;
+  inspector?: UsageInspector | undefined;
+}>;
+const VERIFIER_FACTORY = Symbol.for('token-usage-repository/internal/VerifierFactory') as ServiceIdentifier<
+  () => ConsistencyVerifier
+>;
 import { createDefaultLogger } from '../default-logger.js';
 import { TokenUsageRepository } from '../token-usage-repository.js';
 import type { TokenUsageServices } from '../token-usage-repository.js';
@@ -34,6 +47,8 @@ export interface TokenUsageModuleOptions {
   readonly clock?: Clock;
   /** Default: built from `config.store`. The configured decorators are still put around it. */
   readonly store?: UsageStore;
+  /** Raw access to the host store for consistency checks and sweeps (known for our own stores). */
+  readonly inspector?: UsageInspector;
   /** Default: a `PrometheusMetrics` on `registry`. */
   readonly metrics?: Metrics;
   /** The prom-client registry for the default metrics; default a private one (never the global). */
@@ -59,17 +74,36 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
       .toResolvedValue(() => options.metrics ?? new PrometheusMetrics(options.registry === undefined ? {} : { registry: options.registry }))
       .inSingletonScope();
 
-    bind(TOKENS.BaseStore)
+    bind(ADAPTERS)
       .toResolvedValue(
-        (clock: Clock, logger: Logger) => options.store ?? createUsageStore(config, clock, logger),
+        (clock: Clock, logger: Logger): Adapters | { store: UsageStore; inspector: UsageInspector | undefined } =>
+          options.store === undefined
+            ? createAdapters(config, clock, logger)
+            : { store: options.store, inspector: options.inspector ?? inspectorOf(options.store) },
         [TOKENS.Clock, TOKENS.Logger],
       )
       .inSingletonScope();
+    bind(TOKENS.BaseStore)
+      .toResolvedValue((adapters: { store: UsageStore }) => adapters.store, [ADAPTERS])
+      .inSingletonScope();
+    bind(TOKENS.UsageInspector)
+      .toResolvedValue((adapters: { inspector?: UsageInspector | undefined }) => adapters.inspector ?? null, [ADAPTERS])
+      .inSingletonScope();
+    bind(TOKENS.ConsistencyVerifier)
+      .toResolvedValue(
+        (inspector: UsageInspector | null) => {
+          if (inspector === null) throw new ConfigError('inspector', 'consistency checks need a store that can be inspected');
+          return new ConsistencyVerifier(inspector);
+        },
+        [TOKENS.UsageInspector],
+      )
+      .inSingletonScope();
     bind(TOKENS.UsageStore)
-      .toResolvedValue((base: UsageStore, metrics: Metrics) => composeStore(base, config, metrics), [
-        TOKENS.BaseStore,
-        TOKENS.Metrics,
-      ])
+      .toResolvedValue(
+        (base: UsageStore, metrics: Metrics, clock: Clock, logger: Logger) =>
+          composeStore(base, config, { metrics, clock, logger }),
+        [TOKENS.BaseStore, TOKENS.Metrics, TOKENS.Clock, TOKENS.Logger],
+      )
       .inSingletonScope();
     bind(TOKENS.HealthProbe)
       .toResolvedValue((base: UsageStore) => healthProbeOf(base), [TOKENS.BaseStore])
@@ -125,9 +159,32 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
     if (config.alerts.enabled) {
       bind(TOKENS.AlertMonitor)
         .toResolvedValue(
-          (state: AlertStateStore, calendar: CycleCalendar, sinks: readonly AlertSink[], clock: Clock, logger: Logger, metrics: Metrics) =>
-            new AlertMonitor(state, calendar, { sinks, thresholds: config.alerts.thresholds }, clock, logger, metrics),
-          [TOKENS.AlertStateStore, TOKENS.CycleCalendar, TOKENS.AlertSinks, TOKENS.Clock, TOKENS.Logger, TOKENS.Metrics],
+          (
+            state: AlertStateStore,
+            calendar: CycleCalendar,
+            sinks: readonly AlertSink[],
+            inspector: UsageInspector | null,
+            clock: Clock,
+            logger: Logger,
+            metrics: Metrics,
+          ) =>
+            new AlertMonitor(
+              state,
+              calendar,
+              { sinks, thresholds: config.alerts.thresholds, ...(inspector === null ? {} : { inspector }) },
+              clock,
+              logger.child({ component: 'alerts' }),
+              metrics,
+            ),
+          [
+            TOKENS.AlertStateStore,
+            TOKENS.CycleCalendar,
+            TOKENS.AlertSinks,
+            TOKENS.UsageInspector,
+            TOKENS.Clock,
+            TOKENS.Logger,
+            TOKENS.Metrics,
+          ],
         )
         .inSingletonScope();
     } else {
@@ -145,6 +202,7 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
       )
       .inSingletonScope();
     bind(TOKENS.BufferedUsageRecorderFactory).toFactory((context) => () => context.get(TOKENS.BufferedUsageRecorder));
+    bind(VERIFIER_FACTORY).toFactory((context) => () => context.get(TOKENS.ConsistencyVerifier));
 
     bind(TOKENS.TokenUsageServices)
       .toResolvedValue(
@@ -159,6 +217,8 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
           monitor: AlertMonitor | null,
           health: HealthProbe,
           recorder: () => BufferedUsageRecorder,
+          verifier: () => ConsistencyVerifier,
+          calendar: CycleCalendar,
         ): TokenUsageServices => ({
             accounting,
             limits,
@@ -171,6 +231,8 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
             health,
             healthTimeoutMs: config.healthTimeoutMs,
             recorder,
+            verifier,
+            calendar,
           }),
         [
           TOKENS.UsageAccounting,
@@ -183,6 +245,8 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
           TOKENS.AlertMonitor,
           TOKENS.HealthProbe,
           TOKENS.BufferedUsageRecorderFactory,
+          VERIFIER_FACTORY,
+          TOKENS.CycleCalendar,
         ],
       )
       .inSingletonScope();

@@ -1,5 +1,7 @@
 import type { ServiceIdentifier } from 'inversify';
 import type { AlertMonitor } from '../../domain/alert-monitor.js';
+import type { ConsistencyVerifier } from '../../domain/consistency-verifier.js';
+import type { UsageInspector } from '../../ports/usage-inspector.js';
 import type { CycleCalendar } from '../../domain/billing-cycle.js';
 import type { LimitPolicy } from '../../domain/limit-policy.js';
 import type { UsageAccounting } from '../../domain/usage-accounting.js';
@@ -28,6 +30,9 @@ export const TOKENS = {
   /** The decorated stack every service uses: metered, retrying and caching as configured. */
   UsageStore: token<UsageStore>('UsageStore'),
   AlertStateStore: token<AlertStateStore>('AlertStateStore'),
+  /** Raw access for consistency checks and alert sweeps, or `null` for a host store without one. */
+  UsageInspector: token<UsageInspector | null>('UsageInspector'),
+  ConsistencyVerifier: token<ConsistencyVerifier>('ConsistencyVerifier'),
   HealthProbe: token<HealthProbe>('HealthProbe'),
   AlertSinks: token<readonly AlertSink[]>('AlertSinks'),
   /** The monitor, or `null` when alerts are off. */
