@@ -12,9 +12,9 @@ const PINNED: Record<string, string> = {
   turRecordUsageV2: '71ad75a082ba7ee4b65ccb3f7158954ba089e334',
   turReadUsageV2: 'cc40c1593a6827adc096ccb03895fa24d7543a19',
   turSetLimitV1: '665e3e6a7cdc8b92876f5cddbd8b2c93f4727fd5',
-  turReserveV1: '2d49d193be0247f86101169562c3ac9af9372ea7',
+  turReserveV2: '9293f11b141d2a0cb5b4385a57db6df1de48d95d',
   turReleaseLeaseV1: '57ac050124e5d906c194cdafbd8dd3b0a46c4a32',
-  turSyncThresholdsV1: '52ebb192abcc2c8e877c2633cec3b512bee42611',
+  turSyncThresholdsV2: '30402f8fd9f37f7a209d844301eab69f640cd9b5',
   turRepairHashV1: '68ead592df9a7be447be0ea10c885fc725e00aa4',
 };
 

@@ -10,6 +10,29 @@ export const IS_COUNTER_LUA = `local function is_counter(value)
   return value == '0' or (digits ~= nil and #digits <= 18)
 end`;
 
+/**
+ * `used_and_limit(cycle_key, policy_key)`: the cycle's `total_tokens` (0 when absent) and its
+ * effective limit (the cycle's `usage_limit`, else the standing one; -1 when none, and '0' means none),
+ * or, when a field is corrupt, `nil, nil, <field name>`. Needs `is_counter`.
+ */
+export const USED_AND_LIMIT_LUA = `local function used_and_limit(cycle_key, policy_key)
+  local cycle = redis.call('HMGET', cycle_key, 'total_tokens', 'usage_limit')
+  local standing = redis.call('HMGET', policy_key, 'usage_limit')
+  local used = 0
+  if type(cycle[1]) == 'string' then
+    if not is_counter(cycle[1]) then return nil, nil, 'total_tokens' end
+    used = tonumber(cycle[1])
+  end
+  local limit = -1
+  for _, raw in ipairs({cycle[2], standing[1]}) do
+    if limit == -1 and type(raw) == 'string' then
+      if not is_counter(raw) or string.sub(raw, 1, 1) == '-' then return nil, nil, 'usage_limit' end
+      if raw ~= '0' then limit = tonumber(raw) end
+    end
+  end
+  return used, limit, nil
+end`;
+
 /** `now_ms()`: the Redis server's clock in ms, the one clock every client's leases agree on. */
 export const NOW_MS_LUA = `local function now_ms()
   local time = redis.call('TIME')

@@ -1,9 +1,9 @@
-import { IS_COUNTER_LUA, LIVE_RESERVED_LUA, NOW_MS_LUA } from './lua-helpers.js';
+import { IS_COUNTER_LUA, LIVE_RESERVED_LUA, NOW_MS_LUA, USED_AND_LIMIT_LUA } from './lua-helpers.js';
 import type { RedisScript } from './script.js';
 
 /** Check-and-reserve in one step: `used + reserved + tokens <= limit`, or no limit, stores the lease. */
 export const reserveScript: RedisScript = {
-  name: 'turReserveV1',
+  name: 'turReserveV2',
   numberOfKeys: 3,
   lua: `--[[
   Drops expired leases, then holds tokens for one user's cycle if they fit under the effective limit.
@@ -18,27 +18,14 @@ export const reserveScript: RedisScript = {
     'TUR_CORRUPT <field>' when total_tokens or a usage_limit is not a non-negative integer.
 ]]
 ${IS_COUNTER_LUA}
+${USED_AND_LIMIT_LUA}
 ${NOW_MS_LUA}
 ${LIVE_RESERVED_LUA}
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 local reserved = live_reserved(KEYS[3], now)
-local cycle = redis.call('HMGET', KEYS[1], 'total_tokens', 'usage_limit')
-local standing = redis.call('HMGET', KEYS[2], 'usage_limit')
-local used = 0
-if type(cycle[1]) == 'string' then
-  if not is_counter(cycle[1]) then return redis.error_reply('TUR_CORRUPT total_tokens') end
-  used = tonumber(cycle[1])
-end
-local limit = -1
-for _, raw in ipairs({cycle[2], standing[1]}) do
-  if limit == -1 and type(raw) == 'string' then
-    if not is_counter(raw) or string.sub(raw, 1, 1) == '-' then
-      return redis.error_reply('TUR_CORRUPT usage_limit')
-    end
-    if raw ~= '0' then limit = tonumber(raw) end
-  end
-end
+local used, limit, corrupt = used_and_limit(KEYS[1], KEYS[2])
+if corrupt then return redis.error_reply('TUR_CORRUPT ' .. corrupt) end
 if limit ~= -1 and used + reserved + tonumber(ARGV[2]) > limit then
   return {0, used, reserved, limit, 0}
 end

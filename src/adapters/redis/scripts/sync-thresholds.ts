@@ -1,9 +1,9 @@
-import { IS_COUNTER_LUA } from './lua-helpers.js';
+import { IS_COUNTER_LUA, USED_AND_LIMIT_LUA } from './lua-helpers.js';
 import type { RedisScript } from './script.js';
 
 /** Claims newly crossed alert thresholds and re-arms those no longer crossed, in one atomic step. */
 export const syncThresholdsScript: RedisScript = {
-  name: 'turSyncThresholdsV1',
+  name: 'turSyncThresholdsV2',
   numberOfKeys: 3,
   lua: `--[[
   Brings one user's claimed alert thresholds in line with the cycle's usage and effective limit.
@@ -16,22 +16,9 @@ export const syncThresholdsScript: RedisScript = {
     error 'TUR_CORRUPT <field>' when total_tokens or a usage_limit is not a non-negative integer.
 ]]
 ${IS_COUNTER_LUA}
-local cycle = redis.call('HMGET', KEYS[1], 'total_tokens', 'usage_limit')
-local standing = redis.call('HMGET', KEYS[2], 'usage_limit')
-local used = 0
-if type(cycle[1]) == 'string' then
-  if not is_counter(cycle[1]) then return redis.error_reply('TUR_CORRUPT total_tokens') end
-  used = tonumber(cycle[1])
-end
-local limit = -1
-for _, raw in ipairs({cycle[2], standing[1]}) do
-  if limit == -1 and type(raw) == 'string' then
-    if not is_counter(raw) or string.sub(raw, 1, 1) == '-' then
-      return redis.error_reply('TUR_CORRUPT usage_limit')
-    end
-    if raw ~= '0' then limit = tonumber(raw) end
-  end
-end
+${USED_AND_LIMIT_LUA}
+local used, limit, corrupt = used_and_limit(KEYS[1], KEYS[2])
+if corrupt then return redis.error_reply('TUR_CORRUPT ' .. corrupt) end
 local reply = {used, limit}
 local claimed_any = false
 for i = 2, #ARGV do
