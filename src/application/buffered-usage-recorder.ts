@@ -32,6 +32,26 @@ export const DEFAULT_BUFFERED_RECORDER_OPTIONS: BufferedRecorderOptions = {
   retryMaxDelayMs: 5_000,
 };
 
+/** Builds one recorder on first use and remembers it, so whoever closes the repository flushes it. */
+export class LazyRecorder {
+  readonly #create: () => BufferedUsageRecorder;
+  #instance: BufferedUsageRecorder | undefined;
+
+  constructor(create: () => BufferedUsageRecorder) {
+    this.#create = create;
+  }
+
+  /** The recorder, built now if needed (it starts its flush timer). */
+  get(): BufferedUsageRecorder {
+    return (this.#instance ??= this.#create());
+  }
+
+  /** The recorder if anyone asked for it yet. */
+  get current(): BufferedUsageRecorder | undefined {
+    return this.#instance;
+  }
+}
+
 /** A record the store refused for good (e.g. corrupt data), kept so it is never silently lost. */
 export interface DeadLetter {
   readonly command: RecordUsageCommand;
@@ -237,19 +257,23 @@ export class BufferedUsageRecorder {
     for (let attempt = 1; pending.length > 0; attempt += 1) {
       try {
         const results = await this.#store.recordUsageBatch(pending.map((entry) => entry.command));
+        const retry: Entry[] = [];
         results.forEach((result, i) => {
           const entry = pending[i] as Entry;
           if (result.ok) {
             if (!result.outcome.duplicate) this.#onWritten?.(entry.command);
-            return;
+          } else if (result.error instanceof StoreUnavailableError) {
+            retry.push(entry); // not a refusal: the store did not answer for it; same key next time
+          } else {
+            this.#deadLetters.push({ command: entry.command, records: entry.records, error: result.error });
+            this.#logger.error(
+              { err: { code: result.error.code, message: result.error.message }, records: entry.records },
+              'the store refused a buffered record; kept in deadLetters()',
+            );
           }
-          this.#deadLetters.push({ command: entry.command, records: entry.records, error: result.error });
-          this.#logger.error(
-            { err: { code: result.error.code, message: result.error.message }, records: entry.records },
-            'the store refused a buffered record; kept in deadLetters()',
-          );
         });
-        pending = [];
+        pending = retry;
+        if (retry.length > 0) throw new StoreUnavailableError('flush', `${retry.length} records got no answer`);
       } catch (error) {
         if (!(error instanceof StoreUnavailableError)) {
           for (const entry of pending) this.#deadLetters.push({ ...entry, error: error as UsageError });

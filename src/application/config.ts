@@ -179,11 +179,7 @@ export function resolveConfig(input: TokenUsageConfigInput = {}, names: FieldNam
       flushIntervalMs: integer(buffer.flushIntervalMs ?? d.buffer.flushIntervalMs, names.flushIntervalMs, 1, 3_600_000),
       highWaterMark: integer(buffer.highWaterMark ?? d.buffer.highWaterMark, names.highWaterMark, 1, 10_000_000),
     },
-    retry: {
-      attempts: integer(retry.attempts ?? d.retry.attempts, names.retryAttempts, 1, 100),
-      baseDelayMs: integer(retry.baseDelayMs ?? d.retry.baseDelayMs, names.retryBaseDelayMs, 1, 60_000),
-      maxDelayMs: integer(retry.maxDelayMs ?? d.retry.maxDelayMs, names.retryMaxDelayMs, 1, 600_000),
-    },
+    retry: retryConfig(retry, names),
     cache: {
       ttlMs: integer(cache.ttlMs ?? d.cache.ttlMs, names.cacheTtlMs, 0, 86_400_000),
       maxEntries: integer(cache.maxEntries ?? d.cache.maxEntries, names.cacheMaxEntries, 1, 10_000_000),
@@ -311,6 +307,16 @@ function integer(value: unknown, name: string, min: number, max: number): number
   return value;
 }
 
+function retryConfig(retry: Partial<RetryConfig>, names: FieldNames): RetryConfig {
+  const d = DEFAULT_CONFIG.retry;
+  const maxDelayMs = integer(retry.maxDelayMs ?? d.maxDelayMs, names.retryMaxDelayMs, 1, 600_000);
+  return {
+    attempts: integer(retry.attempts ?? d.attempts, names.retryAttempts, 1, 100),
+    baseDelayMs: integer(retry.baseDelayMs ?? Math.min(d.baseDelayMs, maxDelayMs), names.retryBaseDelayMs, 1, maxDelayMs),
+    maxDelayMs,
+  };
+}
+
 /** An http(s) URL; the error never echoes it (it may carry credentials). */
 function httpUrl(value: unknown, name: string): string {
   let parsed: URL;
@@ -340,10 +346,11 @@ function oneOf<T extends string>(value: unknown, name: string, allowed: readonly
   return value as T;
 }
 
-// No braces: a brace in the prefix would become the Cluster hash tag instead of the user id.
+// No braces (a brace would become the Cluster hash tag) and no ':' (prefix "a" with user "b:x" would
+// collide with prefix "a:b" with user "x").
 function keyPrefix(value: unknown, name: string): string {
-  if (typeof value !== 'string' || !/^[\w.:-]{1,64}$/.test(value)) {
-    throw new ConfigError(name, 'must be 1-64 characters of letters, digits, _ . : -');
+  if (typeof value !== 'string' || !/^[\w.-]{1,64}$/.test(value)) {
+    throw new ConfigError(name, 'must be 1-64 characters of letters, digits, _ . - (no : or braces)');
   }
   return value;
 }

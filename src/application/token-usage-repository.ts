@@ -14,7 +14,7 @@ import type { HealthProbe } from '../ports/health-probe.js';
 import type { Logger } from '../ports/logger.js';
 import type { Metrics, OperationName, OperationOutcome } from '../ports/metrics.js';
 import type { ReadOptions, RecordOutcome, UsageCounters, UsageStore } from '../ports/usage-store.js';
-import type { BufferedUsageRecorder } from './buffered-usage-recorder.js';
+import type { LazyRecorder } from './buffered-usage-recorder.js';
 
 const PACKAGE_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -32,8 +32,8 @@ export interface TokenUsageServices {
   readonly health: HealthProbe;
   readonly calendar: CycleCalendar;
   readonly healthTimeoutMs: number;
-  /** Builds the buffered recorder on first use. */
-  readonly recorder: () => BufferedUsageRecorder;
+  /** The buffered recorder, built on first use (shared with `TOKENS.BufferedUsageRecorder`). */
+  readonly recorder: LazyRecorder;
   /** Builds the consistency verifier on first use (throws `ConfigError` for a store it cannot inspect). */
   readonly verifier: () => ConsistencyVerifier;
 }
@@ -81,7 +81,6 @@ export interface HealthReport {
 export class TokenUsageRepository {
   #services: TokenUsageServices | undefined;
   readonly #resolve: (() => TokenUsageServices) | undefined;
-  #recorder: BufferedUsageRecorder | undefined;
 
   /** Takes ready services, or a function that builds them on first use (a lazy instance). */
   constructor(services: TokenUsageServices | (() => TokenUsageServices)) {
@@ -145,16 +144,16 @@ export class TokenUsageRepository {
   }): Promise<void> {
     return this.#run('recordBuffered', 'record', async (s) => {
       const { totalTokens, ...rest } = input;
-      if (totalTokens === undefined) return this.#bufferedRecorder(s).record(rest);
+      if (totalTokens === undefined) return s.recorder.get().record(rest);
       // As in `commit`: the total is the whole usage; what prompt and completion do not explain is "other".
       const { prompt, completion, total } = actualUsage(input);
-      return this.#bufferedRecorder(s).record({ ...rest, unattributedTokens: total - prompt - completion });
+      return s.recorder.get().record({ ...rest, unattributedTokens: total - prompt - completion });
     });
   }
 
   /** Writes every buffered record now. */
   flush(): Promise<void> {
-    return this.#recorder?.flush() ?? Promise.resolve();
+    return this.#services?.recorder.current?.flush() ?? Promise.resolve();
   }
 
   /**
@@ -224,8 +223,10 @@ export class TokenUsageRepository {
   /** Reserve, run `call`, commit the usage its result reports; release on failure. See `UsageGuard`. */
   guard<T>(userId: string, options: GuardOptions<T>, call: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
     return this.#run('guard', 'guard', async (s) => {
-      const value = await s.guard.run(userId, options, call);
-      await s.monitor?.observe(userId, options.cycleStartDate);
+      // The cycle is fixed before the call, so the usage and the threshold check land in the same one.
+      const cycleStartDate = s.calendar.resolve(options?.cycleStartDate).start;
+      const value = await s.guard.run(userId, options === null || typeof options !== 'object' ? options : { ...options, cycleStartDate }, call);
+      await s.monitor?.observe(userId, cycleStartDate);
       return value;
     });
   }
@@ -302,15 +303,11 @@ export class TokenUsageRepository {
   /** Flushes buffered records, then closes the store's connections. A lazy instance that never connected has nothing to close. */
   async close(options: { timeoutMs?: number } = {}): Promise<void> {
     try {
-      await this.#recorder?.close(options);
+      await this.#services?.recorder.current?.close(options);
       await this.#services?.monitor?.idle();
     } finally {
       await this.#services?.store.close();
     }
-  }
-
-  #bufferedRecorder(services: TokenUsageServices): BufferedUsageRecorder {
-    return (this.#recorder ??= services.recorder());
   }
 
   async #record(operation: string, input: RecordUsageInput, options: RecordOptions | undefined): Promise<RecordResult | null> {
@@ -319,15 +316,22 @@ export class TokenUsageRepository {
       operation,
       'record',
       async (s) => {
-        const outcome = await s.accounting.record(withKey);
-        return outcome === null ? null : this.#withAlerts(s, outcome, input.userId as string, input.cycleStartDate as string | undefined);
+        // The cycle is resolved once, so the record and its threshold check use the same one even
+        // when the record straddles a cycle boundary.
+        const cycleStartDate = s.calendar.resolve(input.cycleStartDate).start;
+        const outcome = await s.accounting.record({ ...withKey, cycleStartDate });
+        return outcome === null ? null : this.#withAlerts(s, outcome, input.userId as string, cycleStartDate);
       },
       (result) => (result === null ? 'ok' : duplicateOrOk(result)),
     );
   }
 
-  async #withAlerts(s: TokenUsageServices, outcome: RecordOutcome, userId: string, cycleStartDate?: string): Promise<RecordResult> {
-    if (s.monitor === undefined || outcome.duplicate) return { ...outcome, alerts: [] };
+  /**
+   * Checks the thresholds after every record, duplicates included: a duplicate may be the retry of a
+   * write whose first attempt landed but went unanswered, and the claim is idempotent anyway.
+   */
+  async #withAlerts(s: TokenUsageServices, outcome: RecordOutcome, userId: string, cycleStartDate: string): Promise<RecordResult> {
+    if (s.monitor === undefined) return { ...outcome, alerts: [] };
     return { ...outcome, alerts: await s.monitor.observe(userId, cycleStartDate) };
   }
 

@@ -129,7 +129,8 @@ export class AlertMonitor {
     const alerts = outcome.newlyCrossedPpm.map((ppm): UsageAlert => {
       const threshold = this.#byPpm.get(ppm) as AlertThreshold;
       return {
-        id: `${id}|${cycle.start}|${threshold.ratio}`,
+        // The claim time makes each firing's id unique: a re-armed threshold fires with a new id.
+        id: `${id}|${cycle.start}|${threshold.ratio}|${at}`,
         userId: id,
         cycleStartDate: cycle.start,
         level: threshold.level,
@@ -157,7 +158,7 @@ export class AlertMonitor {
     const cycle = this.#calendar.resolve(cycleStartDate).start;
     const batchSize = options.batchSize ?? 500;
     if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-      throw new ValidationError('USAGE.INVALID_CONFIG', 'batchSize', batchSize, 'batchSize must be a whole number from 1 to 10000');
+      throw new ValidationError('USAGE.INVALID_OPTION', 'batchSize', batchSize, 'batchSize must be a whole number from 1 to 10000');
     }
     let scanned = 0;
     const alerts: UsageAlert[] = [];

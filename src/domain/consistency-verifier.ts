@@ -237,7 +237,7 @@ function batchSizeOf(value: unknown): number {
   if (value === undefined) return DEFAULT_BATCH_SIZE;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_BATCH_SIZE) {
     throw new ValidationError(
-      'USAGE.INVALID_CONFIG',
+      'USAGE.INVALID_OPTION',
       'batchSize',
       value,
       `batchSize must be a whole number from 1 to ${MAX_BATCH_SIZE}, got ${typeof value === 'number' ? value : describe(value)}`,
@@ -250,7 +250,7 @@ function maxFindings(value: unknown): number {
   if (value === Number.POSITIVE_INFINITY) return value;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new ValidationError(
-      'USAGE.INVALID_CONFIG',
+      'USAGE.INVALID_OPTION',
       'maxFindings',
       value,
       `maxFindings must be a whole number >= 0, got ${typeof value === 'number' ? value : describe(value)}`,

@@ -2,7 +2,7 @@ import type { CycleCalendar } from './billing-cycle.js';
 import { StoreUnavailableError, ValidationError } from './errors.js';
 import { callerIdempotencyKey, reservationIdempotencyKey } from './idempotency.js';
 import type { IdempotencyKey } from './idempotency.js';
-import { reservationFrom } from './reservation.js';
+import { optionsFrom, reservationFrom } from './reservation.js';
 import type { ActualUsage, ConsumeCheck, FailurePolicy, QuotaDenial, Reservation, ReserveResult } from './reservation.js';
 import { tokenCount, usageLimit } from './token-count.js';
 import type { TokenCount } from './token-count.js';
@@ -95,7 +95,8 @@ export class LimitPolicy {
    * Atomically holds `tokens` if `used + reserved + tokens <= limit` (always, when no limit applies).
    * A denial is a value. When the store is unreachable, the failure policy decides.
    */
-  async reserve(user: unknown, tokens: unknown, options: ReserveOptions = {}): Promise<ReserveResult> {
+  async reserve(user: unknown, tokens: unknown, reserveOptions?: ReserveOptions | null): Promise<ReserveResult> {
+    const options = optionsFrom(reserveOptions);
     const id = userId(user);
     const amount = tokenCount(tokens, 'tokens');
     const cycle = this.#calendar.resolve(options.cycleStartDate);
@@ -144,7 +145,12 @@ export class LimitPolicy {
    * Usage above the estimate is recorded as it is. Committing the same reservation again, or
    * reusing `idempotencyKey` within the dedupe window, changes nothing and reports `duplicate`.
    */
-  async commit(handle: unknown, usage: ActualUsage, options: { idempotencyKey?: unknown } = {}): Promise<RecordOutcome> {
+  async commit(
+    handle: unknown,
+    usage: ActualUsage,
+    commitOptions?: { idempotencyKey?: unknown } | null,
+  ): Promise<RecordOutcome> {
+    const options = optionsFrom(commitOptions);
     const reservation = reservationFrom(handle);
     const { prompt, completion, total } = actualUsage(usage);
     const keys: IdempotencyKey[] = [reservationIdempotencyKey(reservation.id)];

@@ -66,6 +66,15 @@ export interface ActualUsage {
 
 const MAX_RESERVATION_ID_LENGTH = 128;
 
+/** An options argument: `undefined` or `null` mean none; anything but an object is a `ValidationError`. */
+export function optionsFrom<T extends object>(value: T | null | undefined, field = 'options'): Partial<T> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ValidationError('USAGE.INVALID_OPTION', field, value, `${field} must be an object, got ${describe(value)}`);
+  }
+  return value;
+}
+
 /** Validates a reservation handed back by a caller; throws `ValidationError` (`USAGE.INVALID_RESERVATION`). */
 export function reservationFrom(value: unknown, field = 'reservation'): Reservation {
   if (typeof value !== 'object' || value === null) {

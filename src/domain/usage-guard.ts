@@ -1,4 +1,5 @@
-import { QuotaExceededError } from './errors.js';
+import { QuotaExceededError, ValidationError } from './errors.js';
+import { callerIdempotencyKey } from './idempotency.js';
 import { actualUsage } from './limit-policy.js';
 import type { LimitPolicy } from './limit-policy.js';
 import type { ActualUsage, Reservation } from './reservation.js';
@@ -43,8 +44,17 @@ export class UsageGuard {
    * the reservation is denied; rethrows the call's error after releasing the reservation.
    */
   async run<T>(user: string, options: GuardOptions<T>, call: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    // Everything is validated before the reservation: nothing may fail after the call has been made.
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new ValidationError('USAGE.INVALID_OPTION', 'options', options, 'guard options must be an object');
+    }
+    if (typeof call !== 'function') throw new ValidationError('USAGE.INVALID_OPTION', 'call', call, 'call must be a function');
+    if (options.extractUsage !== undefined && typeof options.extractUsage !== 'function') {
+      throw new ValidationError('USAGE.INVALID_OPTION', 'extractUsage', options.extractUsage, 'extractUsage must be a function');
+    }
     const estimate = tokenCount(options.estimateTokens, 'estimateTokens');
     const knownPrompt = options.promptTokens === undefined ? undefined : tokenCount(options.promptTokens, 'promptTokens');
+    callerIdempotencyKey(options.idempotencyKey);
     options.signal?.throwIfAborted();
     const result = await this.#limits.reserve(user, estimate, {
       ...(options.cycleStartDate === undefined ? {} : { cycleStartDate: options.cycleStartDate }),

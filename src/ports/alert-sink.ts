@@ -3,7 +3,10 @@ export type AlertLevel = 'info' | 'warning' | 'critical';
 
 /** One threshold of one user's cycle, crossed. Fired exactly once per user, cycle and threshold. */
 export interface UsageAlert {
-  /** Stable id `<userId>|<cycleStartDate>|<threshold>`: receivers can dedupe on it. */
+  /**
+   * `<userId>|<cycleStartDate>|<threshold>|<claimedAt>`: the same for every delivery attempt of this
+   * firing (receivers can dedupe retries on it), different for a later firing after a re-arm.
+   */
   readonly id: string;
   readonly userId: string;
   readonly cycleStartDate: string;

@@ -1,4 +1,6 @@
 import { CachingUsageStore } from '../../src/adapters/decorators/caching-usage-store.js';
+import { MeteredUsageStore } from '../../src/adapters/decorators/metered-usage-store.js';
+import { NoopMetrics } from '../../src/adapters/metrics/noop-metrics.js';
 import { RetryingUsageStore } from '../../src/adapters/decorators/retrying-usage-store.js';
 import { InMemoryUsageStore } from '../../src/adapters/memory/in-memory-usage-store.js';
 import { systemClock } from '../../src/adapters/system-clock.js';
@@ -13,6 +15,7 @@ const caching = (inner: UsageStore, ttlMs?: number): UsageStore =>
 describeUsageStoreContract('Retrying(InMemory)', () => retrying(new InMemoryUsageStore()));
 describeUsageStoreContract('Caching(InMemory)', () => caching(new InMemoryUsageStore()));
 describeUsageStoreContract('Retrying(Caching(InMemory))', () => retrying(caching(new InMemoryUsageStore())));
+describeUsageStoreContract('Metered(InMemory)', () => new MeteredUsageStore(new InMemoryUsageStore(), new NoopMetrics()));
 
 /**
  * Every read of the contract marked `allowStale`, so it runs through the cache: writes through the

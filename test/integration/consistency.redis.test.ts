@@ -53,7 +53,9 @@ describeRedis('consistency verifier on real Redis', () => {
 
   describe.each([false, true])('hashTags %s', (hashTags) => {
     let prefix: string;
-    const key = (user: string, suffix: string): string => `${prefix}:${hashTags ? `{${user}}` : user}:${suffix}`;
+    // As the key builder writes them: inside a hash tag, % { } are percent-encoded.
+    const tag = (user: string): string => user.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    const key = (user: string, suffix: string): string => `${prefix}:${hashTags ? `{${tag(user)}}` : user}:${suffix}`;
     const inspector = (): RedisUsageInspector => new RedisUsageInspector({ clients: [client], prefix, hashTags });
 
     beforeEach(async () => {

@@ -47,6 +47,17 @@ describeRedis('the facade on real Redis', () => {
     await expect(repo.getUsageStats('corrupt', '2024-01-01')).rejects.toBeInstanceOf(CorruptUsageDataError);
   });
 
+  it('treats a negative counter as corrupt: no read reports it, no reservation is granted against it', async () => {
+    await raw.hset(`${prefix}:negative:2024-01-01`, { total_tokens: '-500', usage_limit: '100' });
+    await expect(repo.getUsageStats('negative', '2024-01-01')).rejects.toBeInstanceOf(CorruptUsageDataError);
+    await expect(repo.reserve('negative', 600, { cycleStartDate: '2024-01-01' })).rejects.toMatchObject({
+      code: 'USAGE.CORRUPT_DATA',
+      field: 'total_tokens',
+    });
+    await expect(repo.incrementTotalUsage('negative', 1, '2024-01-01')).rejects.toBeInstanceOf(CorruptUsageDataError);
+    expect(await raw.hget(`${prefix}:negative:2024-01-01`, 'total_tokens')).toBe('-500');
+  });
+
   it('treats a key of the wrong type as corrupt data, never as zero usage', async () => {
     await raw.set(`${prefix}:wrongtype:2024-01-01`, 'not a hash');
     await expect(repo.getUsageStats('wrongtype', '2024-01-01')).rejects.toBeInstanceOf(CorruptUsageDataError);

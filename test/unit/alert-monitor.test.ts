@@ -49,7 +49,7 @@ describe('AlertMonitor', () => {
     await record(1);
     const [info] = await monitor.observe('u');
     expect(info).toEqual({
-      id: 'u|2024-01-01|0.8',
+      id: `u|2024-01-01|0.8|${Date.parse('2024-01-15T12:00:00Z')}`,
       userId: 'u',
       cycleStartDate: '2024-01-01',
       level: 'info',

@@ -64,6 +64,7 @@ describe('operations configuration (alerts, buffer, retry, cache, health)', () =
     ['TOKEN_STATS_FLUSH_INTERVAL_MS', 'soon'],
     ['TOKEN_STATS_BUFFER_HIGH_WATER_MARK', '0'],
     ['TOKEN_STATS_RETRY_ATTEMPTS', '0'],
+    ['TOKEN_STATS_RETRY_BASE_DELAY_MS', '3000'], // above the default 2000 ms maximum
     ['TOKEN_STATS_CACHE_TTL_MS', '-1'],
     ['TOKEN_STATS_CACHE_MAX_ENTRIES', '0'],
     ['TOKEN_STATS_HEALTH_TIMEOUT_MS', '0'],

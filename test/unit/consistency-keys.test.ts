@@ -1,3 +1,4 @@
+import { ConfigError } from '../../src/domain/errors.js';
 import { describe, expect, it } from 'vitest';
 import { createKeyBuilder } from '../../src/adapters/redis/keys.js';
 import { cycleStart } from '../../src/domain/billing-cycle.js';
@@ -41,8 +42,28 @@ describe.each([false, true])('cycle keys for the verifier (hashTags %s)', (hashT
   });
 });
 
-it('escapes glob characters in the prefix', () => {
-  expect(createKeyBuilder({ prefix: 'a*b?[c]\\', hashTags: false }).cyclePattern(CYCLE)).toBe(
-    'a\\*b\\?\\[c\\]\\\\:*:2024-01-01',
-  );
+it('refuses a prefix with glob characters, braces or colons', () => {
+  for (const prefix of ['a*b', 'a?', '[c]', 'a\\', '{a}', 'a:b', '']) {
+    expect(() => createKeyBuilder({ prefix, hashTags: false })).toThrow(ConfigError);
+  }
+});
+
+it('percent-encodes braces and % inside the hash tag, so every key of a user shares one non-empty tag', () => {
+  const keys = createKeyBuilder({ prefix: 'p', hashTags: true });
+  for (const id of ['}evil', '{x}', 'a}b{c', '50%', '%7D']) {
+    const user = userId(id);
+    const all = [
+      keys.cycle(user, CYCLE),
+      keys.policy(user),
+      keys.leases(user, CYCLE),
+      keys.alerts(user, CYCLE),
+      keys.idempotency(user, 'c:k' as never),
+    ];
+    const tags = all.map((key) => /\{([^}]*)\}/.exec(key)?.[1]);
+    expect(new Set(tags).size).toBe(1);
+    expect(tags[0]).not.toBe('');
+    expect(keys.parseCycleKey(keys.cycle(user, CYCLE))).toEqual({ userId: id, cycle: CYCLE });
+  }
+  expect(keys.cycle(userId('}evil'), CYCLE)).toBe('p:{%7Devil}:2024-01-01');
+  expect(keys.cycle(userId('%7D'), CYCLE)).not.toBe(keys.cycle(userId('}'), CYCLE));
 });

@@ -194,9 +194,9 @@ describe('ConsistencyVerifier', () => {
       [verifier.verifyCycle('01/01/2024'), 'USAGE.INVALID_CYCLE_DATE'],
       ...[0, -1, 1.5, 10_001, Number.NaN].map((batchSize): [Promise<unknown>, string] => [
         verifier.verifyCycle(undefined, { batchSize }),
-        'USAGE.INVALID_CONFIG',
+        'USAGE.INVALID_OPTION',
       ]),
-      [verifier.verifyCycle(undefined, { maxFindings: -1 }), 'USAGE.INVALID_CONFIG'],
+      [verifier.verifyCycle(undefined, { maxFindings: -1 }), 'USAGE.INVALID_OPTION'],
     ];
     for (const [call, code] of cases) {
       const error = await call.then(

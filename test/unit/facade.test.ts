@@ -173,6 +173,30 @@ describe('building the repository', () => {
     expect((await repo.getUsageStats('u', '2024-01-01')).totalTokens).toBe(0);
   });
 
+  it('close() flushes the buffered recorder even when the host took it from the container', async () => {
+    const store = new InMemoryUsageStore();
+    const host = new Container();
+    host.load(
+      tokenUsageModule({
+        config: resolveConfig({ store: 'memory', buffer: { flushIntervalMs: 3_600_000 } }),
+        store,
+        logger: new RecordingLogger(),
+      }),
+    );
+    const recorder = host.get(TOKENS.BufferedUsageRecorder);
+    await recorder.record({ userId: 'u', promptTokens: 7, cycleStartDate: '2024-01-01' });
+    const accounting = host.get(TOKENS.UsageAccounting);
+    expect((await accounting.stats('u', '2024-01-01')).promptTokens).toBe(0);
+    const flushed: number[] = [];
+    const original = store.close.bind(store);
+    store.close = async () => {
+      flushed.push((await store.readUsage({ userId: 'u' as never, cycle: '2024-01-01' as never })).promptTokens);
+      await original();
+    };
+    await host.get(TOKENS.TokenUsageRepository).close();
+    expect(flushed).toEqual([7]);
+  });
+
   it('loads into a host inversify container, sharing the host-provided store', async () => {
     const store = new InMemoryUsageStore();
     const host = new Container();

@@ -9,12 +9,12 @@ const SCRIPTS = [...ALL_SCRIPTS, repairHashScript];
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
 const PINNED: Record<string, string> = {
-  turRecordUsageV2: '71ad75a082ba7ee4b65ccb3f7158954ba089e334',
+  turRecordUsageV3: 'e3ee18ee9b6627c53254f140e30eaa456a1f239d',
   turReadUsageV2: 'cc40c1593a6827adc096ccb03895fa24d7543a19',
   turSetLimitV1: '665e3e6a7cdc8b92876f5cddbd8b2c93f4727fd5',
-  turReserveV2: '9293f11b141d2a0cb5b4385a57db6df1de48d95d',
+  turReserveV3: 'e2f04adb559bc1cf0144ec2f8fb0a0e7f8772d70',
   turReleaseLeaseV1: '57ac050124e5d906c194cdafbd8dd3b0a46c4a32',
-  turSyncThresholdsV2: '30402f8fd9f37f7a209d844301eab69f640cd9b5',
+  turSyncThresholdsV3: '0e3cfa2e6b16e9dfc8d35e181cd7b9f6f7751269',
   turRepairHashV1: '68ead592df9a7be447be0ea10c885fc725e00aa4',
 };
 

@@ -3,6 +3,7 @@ import { cycleStart } from '../../domain/billing-cycle.js';
 import type { CycleStart } from '../../domain/billing-cycle.js';
 import type { IdempotencyKey } from '../../domain/idempotency.js';
 import { userId } from '../../domain/user-id.js';
+import { ConfigError } from '../../domain/errors.js';
 import type { UserId } from '../../domain/user-id.js';
 
 /** How keys are named. */
@@ -39,10 +40,17 @@ export interface KeyBuilder {
   parseCycleKey(key: string): { readonly userId: UserId; readonly cycle: CycleStart } | null;
 }
 
-/** The one key builder. All keys of a user share the same `{user}` tag when hash tags are on. */
+/**
+ * The one key builder. All keys of a user share the same `{user}` tag when hash tags are on; inside the
+ * tag `%`, `{` and `}` are percent-encoded, because Redis ends a tag at the first `}` (a user id starting
+ * with `}` would give an empty tag, and that user's keys would scatter over slots).
+ */
 export function createKeyBuilder(options: KeyOptions): KeyBuilder {
   const { prefix, hashTags } = options;
-  const user = hashTags ? (id: UserId) => `${prefix}:{${id}}` : (id: UserId) => `${prefix}:${id}`;
+  if (!PREFIX.test(prefix)) {
+    throw new ConfigError('keyPrefix', 'must be 1-64 characters of letters, digits, _ . - (no : or braces)');
+  }
+  const user = hashTags ? (id: UserId) => `${prefix}:{${encodeTag(id)}}` : (id: UserId) => `${prefix}:${id}`;
   return {
     cycle: (id, cycle) => `${user(id)}:${cycle}`,
     policy: (id) => `${user(id)}:policy`,
@@ -50,18 +58,26 @@ export function createKeyBuilder(options: KeyOptions): KeyBuilder {
     alerts: (id, cycle) => `${user(id)}:${cycle}:alerts`,
     health: () => `${prefix}:__health__`,
     idempotency: (id, key) => `${user(id)}:idem:${createHash('sha1').update(key).digest('hex')}`,
-    cyclePattern: (cycle) => `${globEscape(prefix)}:${hashTags ? '{*}' : '*'}:${cycle ?? ANY_DATE_GLOB}`,
+    // The prefix holds no glob metacharacter (checked above), so it matches itself literally.
+    cyclePattern: (cycle) => `${prefix}:${hashTags ? '{*}' : '*'}:${cycle ?? ANY_DATE_GLOB}`,
     parseCycleKey: (key) => parseCycleKey(key, options),
   };
 }
 
+// No ':' (prefix "a" with user "b:x" would meet prefix "a:b" with user "x") and no braces (the tag).
+const PREFIX = /^[\w.-]{1,64}$/;
+
+/** `%` → `%25`, `{` → `%7B`, `}` → `%7D`: one-to-one, and the result holds no brace. */
+function encodeTag(id: string): string {
+  return id.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+function decodeTag(tag: string): string {
+  return tag.replace(/%(25|7B|7D)/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+}
+
 const ANY_DATE_GLOB = '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]';
 const CYCLE_SUFFIX = /:(\d{4}-\d{2}-\d{2})$/;
-
-/** Escapes Redis glob metacharacters, so a prefix always matches itself literally. */
-function globEscape(text: string): string {
-  return text.replace(/[\\*?[\]]/g, '\\$&');
-}
 
 /** Strips `<prefix>:` and `:<YYYY-MM-DD>` (and the tag braces); both parts must pass validation. */
 function parseCycleKey(key: string, options: KeyOptions): { userId: UserId; cycle: CycleStart } | null {
@@ -72,7 +88,9 @@ function parseCycleKey(key: string, options: KeyOptions): { userId: UserId; cycl
   let user = key.slice(head.length, suffix.index);
   if (options.hashTags) {
     if (user.length < 2 || !user.startsWith('{') || !user.endsWith('}')) return null;
-    user = user.slice(1, -1);
+    const tag = user.slice(1, -1);
+    if (/[{}]/.test(tag) || /%(?!25|7B|7D)/.test(tag)) return null; // not written by this builder
+    user = decodeTag(tag);
   }
   try {
     return { userId: userId(user), cycle: cycleStart(suffix[1]) };

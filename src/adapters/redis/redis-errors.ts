@@ -23,15 +23,19 @@ export function isCommandTimeout(error: unknown): boolean {
   return error instanceof Error && error.message === 'Command timed out';
 }
 
-const INTEGER = /^-?(0|[1-9]\d*)$/;
+const COUNTER = /^(0|[1-9]\d*)$/;
 
-/** Parses a stored counter; absent is 0; anything but a safe integer is corrupt data. */
+/** Parses a stored counter; absent is 0; anything but a non-negative safe integer is corrupt data. */
 export function parseCounter(raw: unknown, key: string, field: string): number {
   if (raw === null || raw === undefined) return 0;
   const text = String(raw);
   const value = Number(text);
-  if (!INTEGER.test(text) || !Number.isSafeInteger(value)) {
-    throw new CorruptUsageDataError(key, field, `${key} field ${field} is not an integer: ${JSON.stringify(text)}`);
+  if (!COUNTER.test(text) || !Number.isSafeInteger(value)) {
+    throw new CorruptUsageDataError(
+      key,
+      field,
+      `${key} field ${field} is not a non-negative integer: ${JSON.stringify(text)} (repair it with verifyConsistency)`,
+    );
   }
   return value;
 }
@@ -39,8 +43,5 @@ export function parseCounter(raw: unknown, key: string, field: string): number {
 /** Parses a stored limit; absent or 0 means no limit (`null`); negative or non-integer is corrupt data. */
 export function parseLimit(raw: unknown, key: string): number | null {
   const value = parseCounter(raw, key, 'usage_limit');
-  if (value < 0) {
-    throw new CorruptUsageDataError(key, 'usage_limit', `${key} field usage_limit is negative: ${value}`);
-  }
   return value === 0 ? null : value;
 }

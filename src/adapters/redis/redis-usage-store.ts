@@ -15,6 +15,7 @@ import type {
 import type { AlertStateStore, SyncThresholdsCommand, SyncThresholdsOutcome } from '../../ports/alert-state-store.js';
 import type { HealthProbe, StoreHealth } from '../../ports/health-probe.js';
 import { StoreUnavailableError } from '../../domain/errors.js';
+import type { UsageError } from '../../domain/errors.js';
 import { createKeyBuilder } from './keys.js';
 import type { KeyBuilder, KeyOptions } from './keys.js';
 import { isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
@@ -85,6 +86,11 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       throw toUsageError('recordUsageBatch', error, calls[0]?.keys[0] ?? '');
     }
     if (replies === null) throw toUsageError('recordUsageBatch', new Error('pipeline was not executed'), '');
+    // ioredis resolves a pipeline even when the connection failed, with an error per command. That is
+    // a failed round trip (any subset may have run), not a refusal of single records: reject it whole,
+    // so the caller retries the batch with the same idempotency keys.
+    const unavailable = replies.find(([error], i) => error !== null && !isCorrupt(toUsageError('recordUsageBatch', error, calls[i]?.keys[0] ?? '')));
+    if (unavailable !== undefined) throw toUsageError('recordUsageBatch', unavailable[0], '');
     return replies.map(([error, reply], i): BatchRecordResult => {
       const key = calls[i]?.keys[0] ?? '';
       if (error !== null) return { ok: false, error: toUsageError('recordUsageBatch', error, key) };
@@ -270,6 +276,10 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       throw toUsageError(operation, error, errorKey);
     }
   }
+}
+
+function isCorrupt(error: UsageError): boolean {
+  return error.code === 'USAGE.CORRUPT_DATA';
 }
 
 /** Maps the record script's reply `{duplicate, prompt, completion, total}`. */

@@ -17,7 +17,7 @@ import type { HealthProbe } from '../../ports/health-probe.js';
 import type { Logger } from '../../ports/logger.js';
 import type { Metrics } from '../../ports/metrics.js';
 import type { UsageStore } from '../../ports/usage-store.js';
-import { BufferedUsageRecorder } from '../buffered-usage-recorder.js';
+import { BufferedUsageRecorder, LazyRecorder } from '../buffered-usage-recorder.js';
 import type { TokenUsageConfig } from '../config.js';
 import { alertStateOf, composeStore, createAdapters, healthProbeOf, inspectorOf } from '../create-store.js';
 import type { Adapters } from '../create-store.js';
@@ -30,6 +30,7 @@ const ADAPTERS = Symbol.for('token-usage-repository/internal/Adapters') as Servi
   store: UsageStore;
   inspector?: UsageInspector | undefined;
 }>;
+const RECORDER = Symbol.for('token-usage-repository/internal/Recorder') as ServiceIdentifier<LazyRecorder>;
 const VERIFIER_FACTORY = Symbol.for('token-usage-repository/internal/VerifierFactory') as ServiceIdentifier<
   () => ConsistencyVerifier
 >;
@@ -191,17 +192,22 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
       bind(TOKENS.AlertMonitor).toConstantValue(null);
     }
 
-    bind(TOKENS.BufferedUsageRecorder)
+    bind(RECORDER)
       .toResolvedValue(
         (store: UsageStore, accounting: UsageAccounting, logger: Logger, metrics: Metrics, monitor: AlertMonitor | null) =>
-          new BufferedUsageRecorder(store, accounting, config.buffer, logger.child({ component: 'buffer' }), {
-            metrics,
-            ...(monitor === null ? {} : { onWritten: (command) => void monitor.observe(command.userId, command.cycle.start) }),
-          }),
+          new LazyRecorder(
+            () =>
+              new BufferedUsageRecorder(store, accounting, config.buffer, logger.child({ component: 'buffer' }), {
+                metrics,
+                ...(monitor === null ? {} : { onWritten: (command) => void monitor.observe(command.userId, command.cycle.start) }),
+              }),
+          ),
         [TOKENS.UsageStore, TOKENS.UsageAccounting, TOKENS.Logger, TOKENS.Metrics, TOKENS.AlertMonitor],
       )
       .inSingletonScope();
-    bind(TOKENS.BufferedUsageRecorderFactory).toFactory((context) => () => context.get(TOKENS.BufferedUsageRecorder));
+    bind(TOKENS.BufferedUsageRecorder)
+      .toResolvedValue((recorder: LazyRecorder) => recorder.get(), [RECORDER])
+      .inSingletonScope();
     bind(VERIFIER_FACTORY).toFactory((context) => () => context.get(TOKENS.ConsistencyVerifier));
 
     bind(TOKENS.TokenUsageServices)
@@ -216,7 +222,7 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
           clock: Clock,
           monitor: AlertMonitor | null,
           health: HealthProbe,
-          recorder: () => BufferedUsageRecorder,
+          recorder: LazyRecorder,
           verifier: () => ConsistencyVerifier,
           calendar: CycleCalendar,
         ): TokenUsageServices => ({
@@ -244,7 +250,7 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
           TOKENS.Clock,
           TOKENS.AlertMonitor,
           TOKENS.HealthProbe,
-          TOKENS.BufferedUsageRecorderFactory,
+          RECORDER,
           VERIFIER_FACTORY,
           TOKENS.CycleCalendar,
         ],

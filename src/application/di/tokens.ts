@@ -41,9 +41,8 @@ export const TOKENS = {
   UsageAccounting: token<UsageAccounting>('UsageAccounting'),
   LimitPolicy: token<LimitPolicy>('LimitPolicy'),
   UsageGuard: token<UsageGuard>('UsageGuard'),
+  /** The buffered recorder (built on first resolution; it starts a flush timer); `repo.close()` flushes it. */
   BufferedUsageRecorder: token<BufferedUsageRecorder>('BufferedUsageRecorder'),
-  /** `() => BufferedUsageRecorder`, resolving the singleton on first call (it starts a flush timer). */
-  BufferedUsageRecorderFactory: token<() => BufferedUsageRecorder>('BufferedUsageRecorderFactory'),
   /** Everything the facade delegates to. */
   TokenUsageServices: token<TokenUsageServices>('TokenUsageServices'),
   TokenUsageRepository: token<TokenUsageRepository>('TokenUsageRepository'),

@@ -3,10 +3,13 @@
  * self-contained EVALSHA and its pinned SHA covers the helpers too).
  */
 
-/** `is_counter(value)`: an integer HINCRBY accepts (no leading zeros), with at most 18 digits so that
- * adding a safe integer (< 2^53) cannot overflow int64 and fail half-way through a script. */
+/**
+ * `is_counter(value)`: a non-negative integer as this package writes it (no sign, no leading zeros),
+ * with at most 18 digits so that adding a safe integer (< 2^53) cannot overflow int64 and fail half-way
+ * through a script. A negative counter is corrupt: it would let usage hide under the limit.
+ */
 export const IS_COUNTER_LUA = `local function is_counter(value)
-  local digits = string.match(value, '^%-?([1-9]%d*)$')
+  local digits = string.match(value, '^([1-9]%d*)$')
   return value == '0' or (digits ~= nil and #digits <= 18)
 end`;
 
@@ -26,7 +29,7 @@ export const USED_AND_LIMIT_LUA = `local function used_and_limit(cycle_key, poli
   local limit = -1
   for _, raw in ipairs({cycle[2], standing[1]}) do
     if limit == -1 and type(raw) == 'string' then
-      if not is_counter(raw) or string.sub(raw, 1, 1) == '-' then return nil, nil, 'usage_limit' end
+      if not is_counter(raw) then return nil, nil, 'usage_limit' end
       if raw ~= '0' then limit = tonumber(raw) end
     end
   end

@@ -6,7 +6,7 @@ import type { RedisScript } from './script.js';
  * a claimed key makes it a no-op, and a corrupt counter makes it refuse, writing nothing.
  */
 export const recordUsageScript: RedisScript = {
-  name: 'turRecordUsageV2',
+  name: 'turRecordUsageV3',
   numberOfKeys: 4,
   lua: `--[[
   Records usage into one user's cycle.
@@ -25,7 +25,7 @@ export const recordUsageScript: RedisScript = {
     total_tokens += each of the three (integer strings throughout: no float arithmetic).
   Reply: {duplicate (0 or 1), prompt_tokens, completion_tokens, total_tokens} (counters as bulk
     strings or nil, after the update; a duplicate writes nothing but frees its lease), or the error
-    'TUR_CORRUPT <field>' when a counter is not an integer; then nothing is written.
+    'TUR_CORRUPT <field>' when a counter is not a non-negative integer; then nothing is written.
 ]]
 ${IS_COUNTER_LUA}
 local key = KEYS[1]

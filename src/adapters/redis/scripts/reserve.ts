@@ -3,7 +3,7 @@ import type { RedisScript } from './script.js';
 
 /** Check-and-reserve in one step: `used + reserved + tokens <= limit`, or no limit, stores the lease. */
 export const reserveScript: RedisScript = {
-  name: 'turReserveV2',
+  name: 'turReserveV3',
   numberOfKeys: 3,
   lua: `--[[
   Drops expired leases, then holds tokens for one user's cycle if they fit under the effective limit.

@@ -3,7 +3,7 @@ import type { RedisScript } from './script.js';
 
 /** Claims newly crossed alert thresholds and re-arms those no longer crossed, in one atomic step. */
 export const syncThresholdsScript: RedisScript = {
-  name: 'turSyncThresholdsV2',
+  name: 'turSyncThresholdsV3',
   numberOfKeys: 3,
   lua: `--[[
   Brings one user's claimed alert thresholds in line with the cycle's usage and effective limit.
