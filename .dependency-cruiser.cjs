@@ -50,6 +50,13 @@ module.exports = {
       to: { path: 'node_modules/pino/' },
     },
     {
+      name: 'only-the-metrics-adapter-imports-prom-client',
+      comment: 'Other layers use the Metrics port; the DI wiring may name the Registry type.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/adapters/metrics/' },
+      to: { path: 'node_modules/prom-client/', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'no-circular-runtime-imports',
       severity: 'error',
       from: {},

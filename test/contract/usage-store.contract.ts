@@ -95,7 +95,7 @@ export function describeUsageStoreContract(
     });
 
     it('keeps users and cycles apart, including ids that contain separators and braces', async () => {
-      const ids = ['a', 'a:b', 'a:2024-01-01', '{a}', 'a}', '用户-ü', 'x'.repeat(256)].map((id) => userId(id));
+      const ids = ['a', 'a:b', 'a:2024-01-01', '{a}', 'a}', '}a', '%7D', '用户-ü', 'x'.repeat(256)].map((id) => userId(id));
       const first = ids[0] as UserId;
       await Promise.all(
         ids.map((id, i) => store.recordUsage(aUsageRecord({ userId: id, prompt: i + 1, completion: 0 }))),

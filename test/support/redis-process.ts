@@ -4,16 +4,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 
 /**
  * A redis-server of a test's own (the binary on PATH or $REDIS_SERVER_BIN), on a free 127.0.0.1 port,
  * with AOF on in a temporary directory, that the test can stop and start again on the same port and
- * data: a Redis restart, as a container stop/start would do.
+ * data: a Redis restart, as a container stop/start would do. With `cluster: true` it is a one-node
+ * Redis Cluster owning all 16,384 slots (so CROSSSLOT rules apply as on any cluster).
  */
 export class RedisProcess {
   readonly dir = mkdtempSync(join(tmpdir(), 'tur-redis-'));
+  readonly #cluster: boolean;
   port = 0;
   #child: ChildProcess | undefined;
+
+  constructor(options: { cluster?: boolean } = {}) {
+    this.#cluster = options.cluster ?? false;
+  }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -23,7 +30,13 @@ export class RedisProcess {
     if (this.port === 0) this.port = await freePort();
     const child = spawn(
       process.env['REDIS_SERVER_BIN'] || 'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir],
+      [
+        '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
+        '--dir', this.dir,
+        ...(this.#cluster
+          ? ['--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1', '--cluster-config-file', join(this.dir, 'nodes.conf')]
+          : []),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.#child = child;
@@ -46,6 +59,22 @@ export class RedisProcess {
         reject(new Error(`redis-server exited with ${code}: ${output}`));
       });
     });
+  }
+
+  /** For a cluster: gives this node every slot and waits until the cluster says `ok`. */
+  async assignAllSlots(): Promise<void> {
+    const client = new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: true });
+    try {
+      await client.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+      for (let attempt = 0; attempt < 100; attempt += 1) {
+        const info = String(await client.call('CLUSTER', 'INFO'));
+        if (info.includes('cluster_state:ok')) return;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error('the one-node cluster did not become ok');
+    } finally {
+      client.disconnect();
+    }
   }
 
   /** A clean shutdown (SIGTERM), as `docker stop` does; resolves when the process is gone. */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type {
   BatchRecordResult,
   CycleRef,
@@ -28,14 +28,15 @@ import type { RedisScript } from './scripts/script.js';
 import { setLimitScript } from './scripts/set-limit.js';
 import { syncThresholdsScript } from './scripts/sync-thresholds.js';
 
-const SCRIPTS = ALL_SCRIPTS;
-
 type ScriptCall = (...keysThenArgs: string[]) => Promise<unknown>;
 
 /** Options of a {@link RedisUsageStore}. */
 export interface RedisUsageStoreOptions extends KeyOptions {
-  /** One or more ioredis clients; calls are spread over them round-robin. */
-  readonly clients: readonly Redis[];
+  /**
+   * One or more ioredis clients, or a `Cluster` (then turn `hashTags` on, so each script's keys share
+   * a slot); calls are spread over them round-robin.
+   */
+  readonly clients: readonly (Redis | Cluster)[];
   /** Close the clients in `close()`; true when the store created them. Default false. */
   readonly ownsClients?: boolean;
   /** Retry a read once when the command timed out (reads only: a write is never retried here). */
@@ -47,7 +48,7 @@ export interface RedisUsageStoreOptions extends KeyOptions {
  * (`defineCommand`, so one EVALSHA round trip), hence atomic.
  */
 export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe {
-  readonly #clients: readonly Redis[];
+  readonly #clients: readonly (Redis | Cluster)[];
   readonly #keys: KeyBuilder;
   readonly #ownsClients: boolean;
   readonly #retryReadsOnTimeout: boolean;
@@ -61,7 +62,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     this.#ownsClients = options.ownsClients ?? false;
     this.#retryReadsOnTimeout = options.retryReadsOnTimeout ?? false;
     for (const client of this.#clients) {
-      for (const script of SCRIPTS) {
+      for (const script of ALL_SCRIPTS) {
         client.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
       }
     }
@@ -254,9 +255,9 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     );
   }
 
-  #client(operation: string): Redis {
+  #client(operation: string): Redis | Cluster {
     if (this.#closed) throw new StoreUnavailableError(operation, 'the Redis usage store is closed');
-    const client = this.#clients[this.#next] as Redis;
+    const client = this.#clients[this.#next] as Redis | Cluster;
     this.#next = (this.#next + 1) % this.#clients.length;
     return client;
   }
