@@ -316,6 +316,10 @@ export class TokenUsageRepository {
       operation,
       'record',
       async (s) => {
+        if (s.monitor === undefined) {
+          const outcome = await s.accounting.record(withKey);
+          return outcome === null ? null : { duplicate: outcome.duplicate, counters: outcome.counters, alerts: NO_ALERTS };
+        }
         // The cycle is resolved once, so the record and its threshold check use the same one even
         // when the record straddles a cycle boundary.
         const cycleStartDate = s.calendar.resolve(input.cycleStartDate).start;
@@ -331,7 +335,7 @@ export class TokenUsageRepository {
    * write whose first attempt landed but went unanswered, and the claim is idempotent anyway.
    */
   async #withAlerts(s: TokenUsageServices, outcome: RecordOutcome, userId: string, cycleStartDate: string): Promise<RecordResult> {
-    if (s.monitor === undefined) return { ...outcome, alerts: [] };
+    if (s.monitor === undefined) return { ...outcome, alerts: NO_ALERTS };
     return { ...outcome, alerts: await s.monitor.observe(userId, cycleStartDate) };
   }
 
@@ -371,6 +375,8 @@ export class TokenUsageRepository {
     }
   }
 }
+
+const NO_ALERTS: readonly UsageAlert[] = Object.freeze([]);
 
 function duplicateOrOk(outcome: RecordOutcome): OperationOutcome {
   return outcome.duplicate ? 'duplicate' : 'ok';

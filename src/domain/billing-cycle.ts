@@ -99,6 +99,20 @@ export class CycleCalendar {
 
   /** The start date of the cycle that contains `at` (default: now) under the configured policy. */
   currentStart(at: number = this.#clock.now()): CycleStart {
+    // Every time zone's offset is a whole number of minutes, so a cycle can only change on a minute
+    // boundary: the answer is cached per minute (formatting a date in a time zone is the costly part).
+    const minute = Math.floor(at / 60_000);
+    if (minute === this.#cachedMinute) return this.#cachedStart as CycleStart;
+    const start = this.#computeStart(at);
+    this.#cachedMinute = minute;
+    this.#cachedStart = start;
+    return start;
+  }
+
+  #cachedMinute = Number.NaN;
+  #cachedStart: CycleStart | undefined;
+
+  #computeStart(at: number): CycleStart {
     const parts = this.#localDate.formatToParts(at);
     const part = (type: Intl.DateTimeFormatPartTypes): number =>
       Number(parts.find((p) => p.type === type)?.value);
@@ -133,9 +147,19 @@ export class CycleCalendar {
     const { retentionCycles, policy } = this.#options;
     if (retentionCycles === 0) return null;
     const nominal = NOMINAL_CYCLE_MS[policy];
-    const [year, month, day] = start.split('-').map(Number) as [number, number, number];
-    const startMs = new Date(0).setUTCFullYear(year, month - 1, day);
-    const cycleEndUpperBound = startMs + nominal + DAY_MS;
-    return Math.max(cycleEndUpperBound, this.#clock.now()) + retentionCycles * nominal;
+    return Math.max(this.#cycleEndUpperBound(start, nominal), this.#clock.now()) + retentionCycles * nominal;
   }
+
+  /** The cycle's start + one nominal cycle + a day; memoised for the last cycle asked (the common case). */
+  #cycleEndUpperBound(start: CycleStart, nominal: number): number {
+    if (start === this.#endCacheStart) return this.#endCacheValue;
+    const [year, month, day] = start.split('-').map(Number) as [number, number, number];
+    const value = new Date(0).setUTCFullYear(year, month - 1, day) + nominal + DAY_MS;
+    this.#endCacheStart = start;
+    this.#endCacheValue = value;
+    return value;
+  }
+
+  #endCacheStart: string | undefined;
+  #endCacheValue = 0;
 }

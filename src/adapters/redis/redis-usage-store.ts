@@ -114,6 +114,8 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
         String(command.promptTokens),
         String(command.completionTokens),
         String(command.otherTokens),
+        // The domain checked that the sum is a safe integer; summing here keeps floats out of Lua.
+        String(command.promptTokens + command.completionTokens + command.otherTokens),
         unixSeconds(cycle.retainUntil),
         command.releaseLease === null ? '' : leaseMember(command.releaseLease),
         String(claims.length),

@@ -6,7 +6,7 @@ import type { RedisScript } from './script.js';
  * a claimed key makes it a no-op, and a corrupt counter makes it refuse, writing nothing.
  */
 export const recordUsageScript: RedisScript = {
-  name: 'turRecordUsageV3',
+  name: 'turRecordUsageV4',
   numberOfKeys: 4,
   lua: `--[[
   Records usage into one user's cycle.
@@ -17,24 +17,23 @@ export const recordUsageScript: RedisScript = {
   ARGV[1] prompt tokens to add (decimal integer >= 0)
   ARGV[2] completion tokens to add
   ARGV[3] other tokens to add (not broken down into prompt and completion)
-  ARGV[4] retain until, Unix seconds for EXPIREAT; '0' leaves the TTL alone
-  ARGV[5] lease member 'id:tokens' to remove from KEYS[2], even for a duplicate; '' for none
-  ARGV[6] how many idempotency keys are real: 0, 1 or 2
-  ARGV[7] dedupe window in ms (PX of each claimed key)
-  Writes: prompt_tokens += ARGV[1], completion_tokens += ARGV[2], other_tokens += ARGV[3], and
-    total_tokens += each of the three (integer strings throughout: no float arithmetic).
-  Reply: {duplicate (0 or 1), prompt_tokens, completion_tokens, total_tokens} (counters as bulk
-    strings or nil, after the update; a duplicate writes nothing but frees its lease), or the error
-    'TUR_CORRUPT <field>' when a counter is not a non-negative integer; then nothing is written.
+  ARGV[4] total tokens to add: ARGV[1] + ARGV[2] + ARGV[3], summed by the caller (exact, < 2^53)
+  ARGV[5] retain until, Unix seconds for EXPIREAT; '0' leaves the TTL alone
+  ARGV[6] lease member 'id:tokens' to remove from KEYS[2], even for a duplicate; '' for none
+  ARGV[7] how many idempotency keys are real: 0, 1 or 2
+  ARGV[8] dedupe window in ms (PX of each claimed key)
+  Reply: {duplicate (0 or 1), prompt_tokens, completion_tokens, total_tokens} after the update (a
+    duplicate writes nothing but frees its lease; each counter an integer, a bulk string or nil), or
+    the error 'TUR_CORRUPT <field>' when a counter is not a non-negative integer; then nothing is written.
 ]]
 ${IS_COUNTER_LUA}
 local key = KEYS[1]
 local fields = {'prompt_tokens', 'completion_tokens', 'other_tokens', 'total_tokens'}
-local claims = tonumber(ARGV[6])
+local claims = tonumber(ARGV[7])
 for i = 1, claims do
   if redis.call('EXISTS', KEYS[2 + i]) == 1 then
-    if ARGV[5] ~= '' then
-      redis.call('ZREM', KEYS[2], ARGV[5])
+    if ARGV[6] ~= '' then
+      redis.call('ZREM', KEYS[2], ARGV[6])
     end
     local current = redis.call('HMGET', key, fields[1], fields[2], fields[4])
     return {1, current[1], current[2], current[3]}
@@ -47,22 +46,20 @@ for i = 1, 4 do
     return redis.error_reply('TUR_CORRUPT ' .. fields[i])
   end
 end
-for i = 1, 3 do
+for i = 1, 4 do
   if ARGV[i] ~= '0' then
-    redis.call('HINCRBY', key, fields[i], ARGV[i])
-    redis.call('HINCRBY', key, 'total_tokens', ARGV[i])
+    current[i] = redis.call('HINCRBY', key, fields[i], ARGV[i])
   end
 end
-if ARGV[4] ~= '0' then
-  redis.call('EXPIREAT', key, ARGV[4])
+if ARGV[5] ~= '0' then
+  redis.call('EXPIREAT', key, ARGV[5])
 end
-if ARGV[5] ~= '' then
-  redis.call('ZREM', KEYS[2], ARGV[5])
+if ARGV[6] ~= '' then
+  redis.call('ZREM', KEYS[2], ARGV[6])
 end
 for i = 1, claims do
-  redis.call('SET', KEYS[2 + i], '1', 'PX', ARGV[7])
+  redis.call('SET', KEYS[2 + i], '1', 'PX', ARGV[8])
 end
-local after = redis.call('HMGET', key, fields[1], fields[2], fields[4])
-return {0, after[1], after[2], after[3]}
+return {0, current[1], current[2], current[4]}
 `,
 };
