@@ -18,6 +18,13 @@ export interface BufferedRecorderOptions {
    * before `record()` waits for a flush instead of growing: the memory bound.
    */
   readonly highWaterMark: number;
+  /**
+   * How long the key generated for each flushed sum stays claimed in Redis, in ms. A retried flush is
+   * deduplicated within this window; it only matters when a flush's reply is lost and Redis then stays
+   * unreachable for longer than this. Costs about 165 bytes of Redis memory per flushed sum for the
+   * window (caller keys keep the dedupe window).
+   */
+  readonly keyWindowMs: number;
   /** First delay before re-sending a failed flush, doubling up to `retryMaxDelayMs`. */
   readonly retryBaseDelayMs: number;
   readonly retryMaxDelayMs: number;
@@ -28,6 +35,7 @@ export const DEFAULT_BUFFERED_RECORDER_OPTIONS: BufferedRecorderOptions = {
   maxBatchRecords: 100,
   flushIntervalMs: 1_000,
   highWaterMark: 10_000,
+  keyWindowMs: 3_600_000,
   retryBaseDelayMs: 100,
   retryMaxDelayMs: 5_000,
 };
@@ -97,7 +105,9 @@ export class BufferedUsageRecorder {
   #bufferedRecords = 0;
   #inFlightEntries = 0;
   #inFlightRecords = 0;
-  #flushing: Promise<void> | undefined;
+  #draining: Promise<void> | undefined;
+  #batchesTaken = 0;
+  #batchesWritten = 0;
   #spaceWaiters: Array<() => void> = [];
   readonly #deadLetters: DeadLetter[] = [];
   #closed = false;
@@ -122,7 +132,7 @@ export class BufferedUsageRecorder {
     this.#logger = logger;
     this.#metrics = hooks.metrics;
     this.#onWritten = hooks.onWritten;
-    this.#timer = setInterval(() => void this.flush().catch(() => undefined), this.#options.flushIntervalMs);
+    this.#timer = setInterval(() => this.#kick(), this.#options.flushIntervalMs);
     this.#timer.unref();
   }
 
@@ -135,27 +145,50 @@ export class BufferedUsageRecorder {
     const command = this.#accounting.prepare(input);
     if (command === null) return;
     while (this.#entries() >= this.#options.highWaterMark) {
-      void this.flush().catch(() => undefined);
+      this.#kick();
       await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve));
       if (this.#closed) throw new StoreUnavailableError('record', 'the buffered recorder is closed');
     }
     this.#add(command);
-    if (this.#bufferedRecords >= this.#options.maxBatchRecords) void this.flush().catch(() => undefined);
+    if (this.#bufferedRecords >= this.#options.maxBatchRecords) this.#kick();
   }
 
   /** Writes everything buffered so far; resolves when it is in the store. */
   async flush(): Promise<void> {
-    while (this.#flushing !== undefined) await this.#flushing;
-    if (this.#bufferedRecords === 0) return;
-    const batch = this.#takeBuffer();
-    this.#flushing = this.#write(batch).finally(() => {
-      this.#flushing = undefined;
-      this.#inFlightEntries = 0;
-      this.#inFlightRecords = 0;
-      this.#report();
-      for (const wake of this.#spaceWaiters.splice(0)) wake();
-    });
-    await this.#flushing;
+    // The records buffered now go out in the next batch taken; wait until that batch is written.
+    const target = this.#batchesTaken + (this.#bufferedRecords > 0 ? 1 : 0);
+    while (this.#batchesWritten < target) {
+      this.#kick();
+      await this.#draining;
+    }
+  }
+
+  /**
+   * Starts the one drain loop unless it runs: it takes the buffer as a batch, writes it, and repeats
+   * while records are buffered. One loop, however many records or timers ask for a flush.
+   */
+  #kick(): void {
+    if (this.#draining !== undefined || this.#bufferedRecords === 0) return;
+    this.#draining = (async () => {
+      try {
+        while (this.#bufferedRecords > 0) {
+          const batch = this.#takeBuffer();
+          this.#batchesTaken += 1;
+          try {
+            await this.#write(batch);
+          } finally {
+            this.#batchesWritten += 1;
+            this.#inFlightEntries = 0;
+            this.#inFlightRecords = 0;
+            this.#report();
+            for (const wake of this.#spaceWaiters.splice(0)) wake();
+          }
+        }
+      } finally {
+        this.#draining = undefined;
+      }
+    })();
+    this.#draining.catch(() => undefined); // surfaced to flush() callers; the timer must not crash
   }
 
   /**
@@ -168,7 +201,10 @@ export class BufferedUsageRecorder {
     clearInterval(this.#timer);
     for (const wake of this.#spaceWaiters.splice(0)) wake();
     const drained = (async () => {
-      while (this.#bufferedRecords > 0 || this.#flushing !== undefined) await this.flush();
+      while (this.#bufferedRecords > 0 || this.#draining !== undefined) {
+        await this.flush();
+        await this.#draining;
+      }
     })();
     if (options.timeoutMs === undefined) return drained;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -240,7 +276,14 @@ export class BufferedUsageRecorder {
     const batch = [...this.#sums.values(), ...this.#unsummed].map((entry) =>
       entry.command.idempotencyKeys.length > 0
         ? entry
-        : { records: entry.records, command: { ...entry.command, idempotencyKeys: [generatedIdempotencyKey()] } },
+        : {
+            records: entry.records,
+            command: {
+              ...entry.command,
+              idempotencyKeys: [generatedIdempotencyKey()],
+              dedupeWindowMs: Math.min(entry.command.dedupeWindowMs, this.#options.keyWindowMs),
+            },
+          },
     );
     this.#inFlightEntries = batch.length;
     this.#inFlightRecords = this.#bufferedRecords;

@@ -24,6 +24,8 @@ export interface BufferConfig {
   readonly flushIntervalMs: number;
   /** Most buffered entries before `record()` waits (the memory bound). */
   readonly highWaterMark: number;
+  /** How long a flushed sum's generated idempotency key stays claimed (see `BufferedRecorderOptions`). */
+  readonly keyWindowMs: number;
 }
 
 /** The retrying decorator; `attempts` 1 turns it off. */
@@ -109,7 +111,7 @@ export const DEFAULT_CONFIG: TokenUsageConfig = {
   cycle: { policy: 'monthly', timeZone: 'UTC', retentionCycles: 3 },
   enforcement: { leaseMs: 300_000, dedupeWindowMs: 86_400_000, failurePolicy: 'fail-closed' },
   alerts: { enabled: false, thresholds: DEFAULT_ALERT_THRESHOLDS },
-  buffer: { maxBatchRecords: 100, flushIntervalMs: 1_000, highWaterMark: 10_000 },
+  buffer: { maxBatchRecords: 100, flushIntervalMs: 1_000, highWaterMark: 10_000, keyWindowMs: 3_600_000 },
   retry: { attempts: 1, baseDelayMs: 50, maxDelayMs: 2_000 },
   cache: { ttlMs: 0, maxEntries: 10_000 },
   healthTimeoutMs: 2_000,
@@ -178,6 +180,7 @@ export function resolveConfig(input: TokenUsageConfigInput = {}, names: FieldNam
       maxBatchRecords: integer(buffer.maxBatchRecords ?? d.buffer.maxBatchRecords, names.batchSize, 1, 100_000),
       flushIntervalMs: integer(buffer.flushIntervalMs ?? d.buffer.flushIntervalMs, names.flushIntervalMs, 1, 3_600_000),
       highWaterMark: integer(buffer.highWaterMark ?? d.buffer.highWaterMark, names.highWaterMark, 1, 10_000_000),
+      keyWindowMs: integer(buffer.keyWindowMs ?? d.buffer.keyWindowMs, names.bufferKeyWindowMs, 1_000, 30 * 86_400_000),
     },
     retry: retryConfig(retry, names),
     cache: {
@@ -216,6 +219,7 @@ export interface FieldNames {
   readonly batchSize: string;
   readonly flushIntervalMs: string;
   readonly highWaterMark: string;
+  readonly bufferKeyWindowMs: string;
   readonly retryAttempts: string;
   readonly retryBaseDelayMs: string;
   readonly retryMaxDelayMs: string;
@@ -249,6 +253,7 @@ const FIELD_NAMES: FieldNames = {
   batchSize: 'buffer.maxBatchRecords',
   flushIntervalMs: 'buffer.flushIntervalMs',
   highWaterMark: 'buffer.highWaterMark',
+  bufferKeyWindowMs: 'buffer.keyWindowMs',
   retryAttempts: 'retry.attempts',
   retryBaseDelayMs: 'retry.baseDelayMs',
   retryMaxDelayMs: 'retry.maxDelayMs',

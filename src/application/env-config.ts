@@ -38,6 +38,7 @@ export const ENV_NAMES: FieldNames & {
   batchSize: 'TOKEN_STATS_BATCH_SIZE',
   flushIntervalMs: 'TOKEN_STATS_FLUSH_INTERVAL_MS',
   highWaterMark: 'TOKEN_STATS_BUFFER_HIGH_WATER_MARK',
+  bufferKeyWindowMs: 'TOKEN_STATS_BUFFER_KEY_WINDOW_MS',
   retryAttempts: 'TOKEN_STATS_RETRY_ATTEMPTS',
   retryBaseDelayMs: 'TOKEN_STATS_RETRY_BASE_DELAY_MS',
   retryMaxDelayMs: 'TOKEN_STATS_RETRY_MAX_DELAY_MS',
@@ -109,6 +110,7 @@ export function configFromEnv(env: Env = process.env): TokenUsageConfig {
       ...defined('maxBatchRecords', int(n.batchSize)),
       ...defined('flushIntervalMs', int(n.flushIntervalMs)),
       ...defined('highWaterMark', int(n.highWaterMark)),
+      ...defined('keyWindowMs', int(n.bufferKeyWindowMs)),
     },
     retry: {
       ...defined('attempts', int(n.retryAttempts)),

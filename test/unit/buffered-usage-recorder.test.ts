@@ -172,6 +172,41 @@ describe('BufferedUsageRecorder', () => {
     expect(recorder.deadLetters()[0]).toMatchObject({ records: 2, command: { userId: 'bad', promptTokens: 8 } });
   });
 
+  it('runs one drain loop however many records pass the batch size: never two batches in flight', async () => {
+    const { recorder, store, total } = setup({ maxBatchRecords: 10 });
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const original = store.recordUsageBatch.bind(store);
+    store.recordUsageBatch = async (commands) => {
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        return await original(commands);
+      } finally {
+        inFlight -= 1;
+      }
+    };
+    await Promise.all(Array.from({ length: 5_000 }, (_, i) => recorder.record({ userId: `u${i % 50}`, promptTokens: 1 })));
+    await recorder.flush();
+    expect(maxInFlight).toBe(1);
+    expect(store.batches.length).toBeLessThan(5_000 / 10);
+    let sum = 0;
+    for (let i = 0; i < 50; i += 1) sum += await total(`u${i}`);
+    expect(sum).toBe(5_000);
+  });
+
+  it("claims a flushed sum's generated key for keyWindowMs, a caller's key for the dedupe window", async () => {
+    const { recorder, store } = setup({ keyWindowMs: 60_000 });
+    await recorder.record({ userId: 'u', promptTokens: 1 });
+    await recorder.record({ userId: 'v', promptTokens: 1, idempotencyKey: 'resp-1' });
+    await recorder.flush();
+    const windows = store.batches[0]?.map((command) => [command.idempotencyKeys[0]?.slice(0, 2), command.dedupeWindowMs]);
+    expect(windows).toEqual([
+      ['g:', 60_000],
+      ['c:', 86_400_000],
+    ]);
+  });
+
   it('rejects bad input with a ValidationError and buffers nothing', async () => {
     const { recorder } = setup();
     await expect(recorder.record({ userId: '', promptTokens: 1 })).rejects.toBeInstanceOf(ValidationError);

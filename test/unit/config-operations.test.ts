@@ -7,7 +7,7 @@ describe('operations configuration (alerts, buffer, retry, cache, health)', () =
   it('defaults: alerts off, buffer 100 records / 1 s / 10,000 entries, retry and cache off, health 2 s', () => {
     const config = resolveConfig();
     expect(config.alerts).toMatchObject({ enabled: false, thresholds: [{ ratio: 0.8 }, { ratio: 0.95 }, { ratio: 1 }] });
-    expect(config.buffer).toEqual({ maxBatchRecords: 100, flushIntervalMs: 1_000, highWaterMark: 10_000 });
+    expect(config.buffer).toEqual({ maxBatchRecords: 100, flushIntervalMs: 1_000, highWaterMark: 10_000, keyWindowMs: 3_600_000 });
     expect(config.retry).toEqual({ attempts: 1, baseDelayMs: 50, maxDelayMs: 2_000 });
     expect(config.cache).toEqual({ ttlMs: 0, maxEntries: 10_000 });
     expect(config.healthTimeoutMs).toBe(2_000);
@@ -22,6 +22,7 @@ describe('operations configuration (alerts, buffer, retry, cache, health)', () =
       TOKEN_STATS_BATCH_SIZE: '250',
       TOKEN_STATS_FLUSH_INTERVAL_MS: '30000',
       TOKEN_STATS_BUFFER_HIGH_WATER_MARK: '5000',
+      TOKEN_STATS_BUFFER_KEY_WINDOW_MS: '600000',
       TOKEN_STATS_RETRY_ATTEMPTS: '5',
       TOKEN_STATS_RETRY_BASE_DELAY_MS: '20',
       TOKEN_STATS_RETRY_MAX_DELAY_MS: '1000',
@@ -39,7 +40,7 @@ describe('operations configuration (alerts, buffer, retry, cache, health)', () =
       webhookUrl: 'https://hooks.example.test/usage',
       webhookSecret: 's3cret',
     });
-    expect(config.buffer).toEqual({ maxBatchRecords: 250, flushIntervalMs: 30_000, highWaterMark: 5_000 });
+    expect(config.buffer).toEqual({ maxBatchRecords: 250, flushIntervalMs: 30_000, highWaterMark: 5_000, keyWindowMs: 600_000 });
     expect(config.retry).toEqual({ attempts: 5, baseDelayMs: 20, maxDelayMs: 1_000 });
     expect(config.cache).toEqual({ ttlMs: 300_000, maxEntries: 500 });
     expect(config.healthTimeoutMs).toBe(750);
@@ -63,6 +64,7 @@ describe('operations configuration (alerts, buffer, retry, cache, health)', () =
     ['TOKEN_STATS_BATCH_SIZE', '0'],
     ['TOKEN_STATS_FLUSH_INTERVAL_MS', 'soon'],
     ['TOKEN_STATS_BUFFER_HIGH_WATER_MARK', '0'],
+    ['TOKEN_STATS_BUFFER_KEY_WINDOW_MS', '10'],
     ['TOKEN_STATS_RETRY_ATTEMPTS', '0'],
     ['TOKEN_STATS_RETRY_BASE_DELAY_MS', '3000'], // above the default 2000 ms maximum
     ['TOKEN_STATS_CACHE_TTL_MS', '-1'],
