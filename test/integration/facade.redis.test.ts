@@ -7,6 +7,7 @@ import type { TokenUsageRepository } from '../../src/index.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { describeRedis, redisUrl, uniquePrefix } from '../support/redis.js';
 import { rawRedis } from '../support/redis-store.js';
+import { freeLoopbackPort } from '../support/free-port.js';
 
 describeRedis('the facade on real Redis', () => {
   let repo: TokenUsageRepository;
@@ -85,18 +86,12 @@ describeRedis('when Redis cannot be reached', () => {
     await new Promise((resolve) => blackHole.close(resolve));
   });
 
-  async function closedPort(): Promise<number> {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const { port } = probe.address() as { port: number };
-    await new Promise((resolve) => probe.close(resolve));
-    return port;
-  }
+
 
   it('reads and writes fail with StoreUnavailableError (never zeros) against a closed port', async () => {
     const logger = new RecordingLogger();
     const repo = createTokenUsageRepository({
-      config: { redis: { url: `redis://:hunter2-secret@127.0.0.1:${await closedPort()}`, connectTimeoutMs: 500 } },
+      config: { redis: { url: `redis://:hunter2-secret@127.0.0.1:${await freeLoopbackPort()}`, connectTimeoutMs: 500 } },
       logger,
     });
     const started = Date.now();

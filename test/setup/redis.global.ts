@@ -16,10 +16,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { freeLoopbackPort } from '../support/free-port.js';
 
 type RedisSource = 'testcontainers' | 'redis-server-binary' | 'none';
 
@@ -45,24 +45,6 @@ function errorMessage(error: unknown): string {
   return String(error);
 }
 
-/** A currently free TCP port on 127.0.0.1 (bind to port 0, read it, close). */
-export function findFreeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, LOOPBACK, () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        server.close();
-        reject(new Error('could not determine a free loopback port'));
-        return;
-      }
-      const { port } = address;
-      server.close((closeError) => (closeError ? reject(closeError) : resolve(port)));
-    });
-  });
-}
 
 function redisArgs(port: number): string[] {
   return ['--port', String(port), '--bind', LOOPBACK, '--save', '', '--appendonly', 'no'];
@@ -116,7 +98,7 @@ async function startWithTestcontainers(): Promise<StartedRedis> {
   let lastError: unknown;
 
   for (let attempt = 1; attempt <= PORT_ATTEMPTS; attempt++) {
-    const port = await findFreeLoopbackPort();
+    const port = await freeLoopbackPort();
     const starting = new GenericContainer(image)
       .withNetworkMode('host')
       .withCommand(['redis-server', ...redisArgs(port)])
@@ -214,7 +196,7 @@ function stopChild(child: ChildProcess): Promise<void> {
 async function startRedisServerBinary(): Promise<StartedRedis> {
   let lastError: unknown;
   for (let attempt = 1; attempt <= PORT_ATTEMPTS; attempt++) {
-    const port = await findFreeLoopbackPort();
+    const port = await freeLoopbackPort();
     const dataDir = mkdtempSync(join(tmpdir(), 'token-usage-redis-'));
     try {
       const child = await spawnRedisServer(port, dataDir);

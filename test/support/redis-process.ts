@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freeLoopbackPort } from './free-port.js';
 
 /**
  * A redis-server of a test's own (the binary on PATH or $REDIS_SERVER_BIN), on a free 127.0.0.1 port,
@@ -27,7 +27,7 @@ export class RedisProcess {
   }
 
   async start(): Promise<void> {
-    if (this.port === 0) this.port = await freePort();
+    if (this.port === 0) this.port = await freeLoopbackPort();
     const child = spawn(
       process.env['REDIS_SERVER_BIN'] || 'redis-server',
       [
@@ -92,12 +92,4 @@ export class RedisProcess {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
