@@ -53,6 +53,8 @@ function daysInMonth(year: number, month: number): number {
   return lastDay.getUTCDate();
 }
 
+const UTC_OFFSET = /^[+-]\d/;
+
 function format(year: number, month: number, day: number): CycleStart {
   const pad = (n: number, width: number): string => String(n).padStart(width, '0');
   return `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}` as CycleStart;
@@ -60,6 +62,11 @@ function format(year: number, month: number, day: number): CycleStart {
 
 /** Throws `ConfigError` unless `timeZone` is an IANA time zone this runtime knows. */
 export function assertTimeZone(timeZone: string, variable = 'timeZone'): void {
+  // Node 22+ (ICU 74+) accepts offsets such as "+05:00" as zones; Node 20 did not. A billing cycle
+  // follows a named zone (with its DST rules), so offsets are refused on every runtime alike.
+  if (UTC_OFFSET.test(timeZone)) {
+    throw new ConfigError(variable, `"${timeZone}" is a UTC offset, not an IANA time zone name (e.g. "Etc/GMT-5")`);
+  }
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
   } catch (error) {
