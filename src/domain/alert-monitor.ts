@@ -8,7 +8,9 @@ import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { Metrics } from '../ports/metrics.js';
 import type { UsageInspector } from '../ports/usage-inspector.js';
-import { ValidationError } from './errors.js';
+import { functionOption, integerOption, parseOptions } from './options.js';
+
+const SWEEP_OPTIONS = { batchSize: integerOption(1, 10_000), onProgress: functionOption } as const;
 
 /** Progress of a sweep, after each page. */
 export interface SweepProgress {
@@ -152,14 +154,12 @@ export class AlertMonitor {
    */
   async sweep(
     cycleStartDate?: string,
-    options: { readonly batchSize?: number; readonly onProgress?: (progress: SweepProgress) => void } = {},
+    sweepOptions?: { readonly batchSize?: number; readonly onProgress?: (progress: SweepProgress) => void },
   ): Promise<SweepReport> {
+    const options = parseOptions(sweepOptions, SWEEP_OPTIONS);
     if (this.#inspector === undefined) throw new ConfigError('alerts.inspector', 'sweeping needs a store that can be scanned');
     const cycle = this.#calendar.resolve(cycleStartDate).start;
     const batchSize = options.batchSize ?? 500;
-    if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-      throw new ValidationError('USAGE.INVALID_OPTION', 'batchSize', batchSize, 'batchSize must be a whole number from 1 to 10000');
-    }
     let scanned = 0;
     const alerts: UsageAlert[] = [];
     for await (const page of this.#inspector.scanCycles({ cycle, batchSize })) {

@@ -1,4 +1,5 @@
 import type { CycleStart } from '../../domain/billing-cycle.js';
+import { readOptions } from '../../domain/options.js';
 import type { UserId } from '../../domain/user-id.js';
 import type { Clock } from '../../ports/clock.js';
 import type {
@@ -80,10 +81,11 @@ export class CachingUsageStore implements UsageStore {
     return this.#entries.size;
   }
 
-  async readUsage(ref: CycleRef, options?: ReadOptions): Promise<UsageSnapshot> {
+  async readUsage(ref: CycleRef, readOptionsArgument?: ReadOptions): Promise<UsageSnapshot> {
+    const options = readOptions(readOptionsArgument);
     const key = cacheKey(ref.userId, ref.cycle);
     const startedAt = this.#clock.now();
-    if (options?.allowStale === true) {
+    if (options.allowStale === true) {
       const hit = this.#entries.get(key);
       if (hit !== undefined && startedAt < hit.expiresAt) {
         this.#entries.delete(key);

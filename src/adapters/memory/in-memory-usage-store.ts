@@ -1,11 +1,13 @@
 import type { CycleStart } from '../../domain/billing-cycle.js';
 import { StoreUnavailableError } from '../../domain/errors.js';
+import { readOptions } from '../../domain/options.js';
 import type { UserId } from '../../domain/user-id.js';
 import type { Clock } from '../../ports/clock.js';
 import type {
   BatchRecordResult,
   CycleRef,
   LeaseRef,
+  ReadOptions,
   RecordOutcome,
   RecordUsageCommand,
   ReleaseCommand,
@@ -79,7 +81,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     return results;
   }
 
-  async readUsage(ref: CycleRef): Promise<UsageSnapshot> {
+  async readUsage(ref: CycleRef, options?: ReadOptions): Promise<UsageSnapshot> {
+    readOptions(options); // validated, then ignored: there is no cache to be stale
     this.#assertOpen('readUsage');
     const entry = this.#entry(ref.userId, ref.cycle, false);
     const now = this.#clock.now();

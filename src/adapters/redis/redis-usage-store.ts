@@ -3,6 +3,7 @@ import type {
   BatchRecordResult,
   CycleRef,
   LeaseRef,
+  ReadOptions,
   RecordOutcome,
   RecordUsageCommand,
   ReleaseCommand,
@@ -15,6 +16,7 @@ import type {
 import type { AlertStateStore, SyncThresholdsCommand, SyncThresholdsOutcome } from '../../ports/alert-state-store.js';
 import type { HealthProbe, StoreHealth } from '../../ports/health-probe.js';
 import { StoreUnavailableError } from '../../domain/errors.js';
+import { readOptions } from '../../domain/options.js';
 import type { UsageError } from '../../domain/errors.js';
 import { createKeyBuilder } from './keys.js';
 import type { KeyBuilder, KeyOptions } from './keys.js';
@@ -124,7 +126,8 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     };
   }
 
-  async readUsage(ref: CycleRef): Promise<UsageSnapshot> {
+  async readUsage(ref: CycleRef, options?: ReadOptions): Promise<UsageSnapshot> {
+    readOptions(options); // validated, then ignored: Redis is never stale
     const key = this.#keys.cycle(ref.userId, ref.cycle);
     const policyKey = this.#keys.policy(ref.userId);
     const keys = [key, policyKey, this.#keys.leases(ref.userId, ref.cycle)];
