@@ -189,7 +189,10 @@ export class TokenUsageRepository {
   setUsageLimit(userId: string, limit: number, cycleStartDate?: string): Promise<void> {
     return this.#run('setUsageLimit', 'set-limit', async (s) => {
       await s.limits.setLimit(userId, limit, cycleStartDate);
-      await s.monitor?.observe(userId, cycleStartDate); // re-arms, or fires a threshold a lower limit crosses
+      // Re-arms, or fires a threshold a lower limit crosses: in that cycle, or for a standing limit in
+      // every cycle with claimed thresholds (it applies to all of them).
+      if (cycleStartDate === undefined || cycleStartDate === null) await s.monitor?.observeStandingLimit(userId);
+      else await s.monitor?.observe(userId, cycleStartDate);
     });
   }
 

@@ -149,6 +149,30 @@ export class AlertMonitor {
   }
 
   /**
+   * After a change of the user's standing limit, which applies to every cycle: observes the current
+   * cycle and every cycle that has claimed thresholds (so a raised limit re-arms them, whatever date
+   * they were recorded with). Cycles without claims have nothing to re-arm; a lowered limit fires in
+   * them at their next record or sweep. Returns the new alerts; a store failure is logged (as `observe`).
+   */
+  async observeStandingLimit(user: UserId | string): Promise<UsageAlert[]> {
+    const id = userId(user);
+    let cycles: readonly string[];
+    try {
+      cycles = await this.#state.alertedCycles(id);
+    } catch (error) {
+      this.#logger.warn(
+        { err: { message: (error as Error).message } },
+        'could not list the cycles with claimed alerts; only the current cycle is re-checked',
+      );
+      cycles = [];
+    }
+    const current = this.#calendar.currentStart();
+    const alerts: UsageAlert[] = [];
+    for (const cycle of new Set([current, ...cycles])) alerts.push(...(await this.observe(id, cycle)));
+    return alerts;
+  }
+
+  /**
    * Observes every user of a cycle (default: the current one), page by page by SCAN, so crossings made
    * by writers that bypass the monitor (e.g. the Python original on the same Redis) fire too.
    */

@@ -15,9 +15,11 @@ import type {
 } from '../../ports/usage-store.js';
 import type { AlertStateStore, SyncThresholdsCommand, SyncThresholdsOutcome } from '../../ports/alert-state-store.js';
 import type { HealthProbe, StoreHealth } from '../../ports/health-probe.js';
+import type { CycleStart } from '../../domain/billing-cycle.js';
 import { StoreUnavailableError } from '../../domain/errors.js';
 import { readOptions } from '../../domain/options.js';
 import type { UsageError } from '../../domain/errors.js';
+import type { UserId } from '../../domain/user-id.js';
 import { createKeyBuilder } from './keys.js';
 import type { KeyBuilder, KeyOptions } from './keys.js';
 import { isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
@@ -217,11 +219,23 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       'syncThresholds',
       key,
       syncThresholdsScript,
-      [key, this.#keys.policy(userId), this.#keys.alerts(userId, cycle.start)],
-      [unixSeconds(cycle.retainUntil), ...command.thresholdsPpm.map(String)],
+      [key, this.#keys.policy(userId), this.#keys.alerts(userId, cycle.start), this.#keys.alertedCycles(userId)],
+      [unixSeconds(cycle.retainUntil), cycle.start, ...command.thresholdsPpm.map(String)],
     );
     const [used, limit, ...newly] = (reply as unknown[]).map(Number) as [number, number, ...number[]];
     return { currentUsage: used, limit: limit === -1 ? null : limit, newlyCrossedPpm: newly };
+  }
+
+  async alertedCycles(user: UserId): Promise<CycleStart[]> {
+    const key = this.#keys.alertedCycles(user);
+    let members: string[];
+    try {
+      members = await this.#client('alertedCycles').zrange(key, 0, -1);
+    } catch (error) {
+      throw toUsageError('alertedCycles', error, key);
+    }
+    // Only dates this package wrote; anything else in the key is ignored rather than trusted.
+    return members.filter((member) => DATE.test(member)) as CycleStart[];
   }
 
   async probe(): Promise<StoreHealth> {
@@ -305,6 +319,8 @@ function recordOutcome(reply: unknown, key: string): RecordOutcome {
 function leaseMember(lease: LeaseRef): string {
   return `${lease.id}:${lease.tokens}`;
 }
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 function unixSeconds(epochMs: number | null): string {
   return epochMs === null ? '0' : String(Math.ceil(epochMs / 1000));
