@@ -60,6 +60,12 @@ function format(year: number, month: number, day: number): CycleStart {
 
 /** Throws `ConfigError` unless `timeZone` is an IANA time zone this runtime knows. */
 export function assertTimeZone(timeZone: string, variable = 'timeZone'): void {
+  // Node >= 22 (ICU 74+) also accepts UTC offsets such as "+05:00"; they are not IANA names (no DST,
+  // and Node 20 refused them), so they are refused on every runtime alike.
+  if (/^[+-]/.test(timeZone)) {
+    const cause = new RangeError(`${timeZone} is a UTC offset, not an IANA time zone (e.g. Etc/GMT-5)`);
+    throw new ConfigError(variable, `unknown time zone "${timeZone}"`, { cause });
+  }
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
   } catch (error) {
