@@ -1,6 +1,14 @@
 import type { CycleStart } from '../../domain/billing-cycle.js';
 import { CorruptUsageDataError, StoreUnavailableError } from '../../domain/errors.js';
 import { readOptions } from '../../domain/options.js';
+import {
+  cycleRefFrom,
+  recordBatchFrom,
+  recordCommandFrom,
+  releaseCommandFrom,
+  reserveCommandFrom,
+  setLimitCommandFrom,
+} from '../../domain/store-commands.js';
 import type { UserId } from '../../domain/user-id.js';
 import type { Clock } from '../../ports/clock.js';
 import type {
@@ -53,7 +61,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     this.#clock = options.clock ?? systemClock;
   }
 
-  async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
+  async recordUsage(recordCommand: RecordUsageCommand): Promise<RecordOutcome> {
+    const command = recordCommandFrom(recordCommand);
     this.#assertOpen('recordUsage');
     const now = this.#clock.now();
     const claims = command.idempotencyKeys.map((key) => `${command.userId}\u0000${key}`);
@@ -91,7 +100,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     return { duplicate: false, counters: counters(entry) };
   }
 
-  async recordUsageBatch(commands: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
+  async recordUsageBatch(batch: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
+    const commands = recordBatchFrom(batch);
     this.#assertOpen('recordUsageBatch');
     const results: BatchRecordResult[] = [];
     for (const command of commands) {
@@ -105,8 +115,9 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     return results;
   }
 
-  async readUsage(ref: CycleRef, options?: ReadOptions): Promise<UsageSnapshot> {
+  async readUsage(cycleRef: CycleRef, options?: ReadOptions): Promise<UsageSnapshot> {
     readOptions(options); // validated, then ignored: there is no cache to be stale
+    const ref = cycleRefFrom(cycleRef);
     this.#assertOpen('readUsage');
     const entry = this.#entry(ref.userId, ref.cycle, false);
     const now = this.#clock.now();
@@ -120,7 +131,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     };
   }
 
-  async resetUsage(ref: CycleRef): Promise<void> {
+  async resetUsage(cycleRef: CycleRef): Promise<void> {
+    const ref = cycleRefFrom(cycleRef);
     this.#assertOpen('resetUsage');
     const entry = this.#entry(ref.userId, ref.cycle, false);
     if (entry === undefined) return;
@@ -128,7 +140,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     entry.claimedThresholds.clear();
   }
 
-  async setLimit(command: SetLimitCommand): Promise<void> {
+  async setLimit(setLimitCommand: SetLimitCommand): Promise<void> {
+    const command = setLimitCommandFrom(setLimitCommand);
     this.#assertOpen('setLimit');
     const limit = command.limit === 0 ? null : command.limit;
     if (command.cycle === null) {
@@ -142,7 +155,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     if (limit !== null && command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
   }
 
-  async reserve(command: ReserveCommand): Promise<ReserveOutcome> {
+  async reserve(reserveCommand: ReserveCommand): Promise<ReserveOutcome> {
+    const command = reserveCommandFrom(reserveCommand);
     this.#assertOpen('reserve');
     const now = this.#clock.now();
     const entry = this.#entry(command.userId, command.cycle.start, true);
@@ -166,7 +180,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     return { granted: true, currentUsage, reservedTokens, limit, expiresAt };
   }
 
-  async releaseLease(command: ReleaseCommand): Promise<boolean> {
+  async releaseLease(releaseCommand: ReleaseCommand): Promise<boolean> {
+    const command = releaseCommandFrom(releaseCommand);
     this.#assertOpen('releaseLease');
     const entry = this.#entry(command.userId, command.cycle, false);
     const member = leaseMember(command.lease);
