@@ -160,10 +160,15 @@ export class TokenUsageRepository {
         required: true,
         definedWhenPresent: ['promptTokens', 'completionTokens', 'totalTokens'],
       });
-      if (totalTokens === undefined) return s.recorder.get().record({ ...rest, userId: rest.userId });
+      const record = { ...rest, userId: rest.userId };
+      if (totalTokens === undefined) return s.recorder.get().record(record);
       // As in `commit`: the total is the whole usage; what prompt and completion do not explain is "other".
-      const { prompt, completion, total } = actualUsage({ promptTokens: rest.promptTokens ?? 0, completionTokens: rest.completionTokens ?? 0, totalTokens });
-      return s.recorder.get().record({ ...rest, userId: rest.userId, unattributedTokens: total - prompt - completion });
+      const { prompt, completion, total } = actualUsage({
+        promptTokens: rest.promptTokens ?? 0,
+        completionTokens: rest.completionTokens ?? 0,
+        totalTokens,
+      });
+      return s.recorder.get().record({ ...record, unattributedTokens: total - prompt - completion });
     });
   }
 
@@ -256,6 +261,7 @@ export class TokenUsageRepository {
    * timeout. Never throws: an unreachable store is `{ status: 'unhealthy', error }`.
    */
   async healthCheck(): Promise<HealthReport> {
+    if (this.#closed && this.#services === undefined) return closedReport();
     const s = this.#servicesOrThrow();
     const started = performance.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -316,6 +322,7 @@ export class TokenUsageRepository {
 
   /** The Prometheus text exposition of this repository's metrics (serve it on `/metrics`). */
   metrics(): Promise<string> {
+    if (this.#closed && this.#services === undefined) return Promise.resolve(''); // never built: nothing measured
     return this.#servicesOrThrow().metrics.exposition();
   }
 
@@ -439,6 +446,20 @@ const VERIFY_OPTIONS = {
 } as const;
 
 const CLOSE_OPTIONS = { timeoutMs: integerOption(0, 2_147_483_647) } as const;
+
+/** The health of a lazy instance closed before it was ever used (nothing to probe). */
+function closedReport(): HealthReport {
+  const at = Date.now();
+  return {
+    status: 'unhealthy',
+    store: null,
+    storeVersion: null,
+    version: PACKAGE_VERSION,
+    latencyMs: 0,
+    checkedAt: new Date(at).toISOString(),
+    error: 'the repository is closed',
+  };
+}
 
 function duplicateOrOk(outcome: RecordOutcome): OperationOutcome {
   return outcome.duplicate ? 'duplicate' : 'ok';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createTokenUsageRepository, InMemoryUsageStore, isUsageError } from '../../src/index.js';
+import { createLazyTokenUsageRepository, createTokenUsageRepository, InMemoryUsageStore, isUsageError } from '../../src/index.js';
 import type { TokenUsageRepository } from '../../src/index.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLogger } from '../support/recording-logger.js';
@@ -203,5 +203,17 @@ describe('item 7: one rule for error codes', () => {
     expect(await codeOf(() => repo.reserve('u', 1, { cycleStartDate: '2024-13-01' }))).toBe('USAGE.INVALID_CYCLE_DATE');
     expect(await codeOf(() => repo.recordBuffered({ userId: 5 } as never))).toBe('USAGE.INVALID_USER_ID');
     await repo.close();
+  });
+});
+
+describe('item 10: a lazy instance closed before its first call', () => {
+  it('never builds (or connects) its services: writes reject, healthCheck is unhealthy, metrics are empty', async () => {
+    // A bad configuration would throw ConfigError if the services were ever built.
+    const repo = createLazyTokenUsageRepository({ env: { TOKEN_STATS_DEFAULT_CYCLE: 'yearly' } });
+    await repo.close();
+    expect(await codeOf(() => repo.incrementPromptTokens('u', 1))).toBe('USAGE.STORE_UNAVAILABLE');
+    expect(await codeOf(() => repo.recordBuffered({ userId: 'u', promptTokens: 1 }))).toBe('USAGE.STORE_UNAVAILABLE');
+    expect(await repo.healthCheck()).toMatchObject({ status: 'unhealthy', error: 'the repository is closed' });
+    expect(await repo.metrics()).toBe('');
   });
 });
