@@ -29,8 +29,11 @@ const MAX_EPOCH_MS = 8_640_000_000_000_000; // the largest Date
 const epochMs = integerOption(0, MAX_EPOCH_MS);
 
 const billingCycle: OptionParser<BillingCycle> = (value, field) => {
-  const cycle = parseOptions(value, { start: cycleStart, retainUntil: (v, f) => (v === null ? null : epochMs(v, f)) }, { field, required: true });
-  if (cycle.start === undefined) throw new ValidationError('USAGE.INVALID_CYCLE_DATE', `${field}.start`, undefined, `${field}.start is required`);
+  const spec = { start: cycleStart, retainUntil: (v: unknown, f: string) => (v === null ? null : epochMs(v, f)) };
+  const cycle = parseOptions(value, spec, { field, required: true });
+  if (cycle.start === undefined) {
+    throw new ValidationError('USAGE.INVALID_CYCLE_DATE', `${field}.start`, undefined, `${field}.start is required`);
+  }
   if (!Object.hasOwn(value as object, 'retainUntil')) throw invalidOption(`${field}.retainUntil`, undefined, 'epoch ms or null');
   return { start: cycle.start, retainUntil: cycle.retainUntil ?? null };
 };
@@ -42,8 +45,8 @@ const lease: OptionParser<LeaseRef> = (value, field) => {
     value,
     {
       id: (v, f) => {
-        if (typeof v !== 'string' || !LEASE_ID.test(v)) throw new ValidationError('USAGE.INVALID_RESERVATION', f, v, `${f} is not a lease id`);
-        return v;
+        if (typeof v === 'string' && LEASE_ID.test(v)) return v;
+        throw new ValidationError('USAGE.INVALID_RESERVATION', f, v, `${f} is not a lease id`);
       },
       tokens: (v, f) => tokenCount(v, f),
     },
@@ -63,7 +66,8 @@ const storedKey: OptionParser<IdempotencyKey> = (value, field) => {
     !hasControlCharacters(value) &&
     value.isWellFormed();
   if (!ok) {
-    throw new ValidationError('USAGE.INVALID_IDEMPOTENCY_KEY', field, value, `${field} is not a namespaced idempotency key (c:, r: or g:)`);
+    const message = `${field} is not a namespaced idempotency key (c:, r: or g:)`;
+    throw new ValidationError('USAGE.INVALID_IDEMPOTENCY_KEY', field, value, message);
   }
   return value as IdempotencyKey;
 };
@@ -108,7 +112,8 @@ export function recordCommandFrom(value: unknown, field = 'command'): RecordUsag
   };
   const total = command.promptTokens + command.completionTokens + command.otherTokens;
   if (!Number.isSafeInteger(total)) {
-    throw new ValidationError('USAGE.INVALID_TOKEN_COUNT', 'totalTokens', total, `the tokens of one record must add up to at most ${Number.MAX_SAFE_INTEGER}`);
+    const message = `the tokens of one record must add up to at most ${Number.MAX_SAFE_INTEGER}`;
+    throw new ValidationError('USAGE.INVALID_TOKEN_COUNT', 'totalTokens', total, message);
   }
   return command;
 }
@@ -121,7 +126,8 @@ export function recordBatchFrom(value: unknown): RecordUsageCommand[] {
 
 /** Validates a `SetLimitCommand`. */
 export function setLimitCommandFrom(value: unknown): SetLimitCommand {
-  const c = parseOptions(value, { userId, limit: usageLimit, cycle: (v, f) => (v === null ? null : billingCycle(v, f)) }, { field: 'command', required: true });
+  const spec = { userId, limit: usageLimit, cycle: (v: unknown, f: string) => (v === null ? null : billingCycle(v, f)) };
+  const c = parseOptions(value, spec, { field: 'command', required: true });
   return {
     userId: required(c.userId, 'userId', userId),
     limit: required(c.limit, 'limit', usageLimit),
