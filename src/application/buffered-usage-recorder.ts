@@ -1,6 +1,7 @@
 import { StoreUnavailableError } from '../domain/errors.js';
 import type { UsageError } from '../domain/errors.js';
 import { generatedIdempotencyKey } from '../domain/idempotency.js';
+import { integerOption, parseOptions } from '../domain/options.js';
 import type { TokenCount } from '../domain/token-count.js';
 import type { RecordUsageInput, UsageAccounting } from '../domain/usage-accounting.js';
 import type { Logger } from '../ports/logger.js';
@@ -40,18 +41,30 @@ export const DEFAULT_BUFFERED_RECORDER_OPTIONS: BufferedRecorderOptions = {
   retryMaxDelayMs: 5_000,
 };
 
+const CLOSE_OPTIONS = { timeoutMs: integerOption(0, 2_147_483_647) } as const;
+
 /** Builds one recorder on first use and remembers it, so whoever closes the repository flushes it. */
 export class LazyRecorder {
   readonly #create: () => BufferedUsageRecorder;
   #instance: BufferedUsageRecorder | undefined;
+  #closed = false;
 
   constructor(create: () => BufferedUsageRecorder) {
     this.#create = create;
   }
 
-  /** The recorder, built now if needed (it starts its flush timer). */
+  /** The recorder, built now if needed (it starts its flush timer). Throws `StoreUnavailableError` once closed. */
   get(): BufferedUsageRecorder {
+    // Built after close, a recorder would acknowledge records that no flush can ever write.
+    if (this.#closed && this.#instance === undefined) throw new StoreUnavailableError('record', 'the buffered recorder is closed');
     return (this.#instance ??= this.#create());
+  }
+
+  /** Closes the recorder if one was built (see {@link BufferedUsageRecorder.close}); none is built afterwards. */
+  async close(closeOptions?: { timeoutMs?: number }): Promise<void> {
+    const options = parseOptions(closeOptions, CLOSE_OPTIONS);
+    this.#closed = true;
+    await this.#instance?.close(options);
   }
 
   /** The recorder if anyone asked for it yet. */
@@ -94,7 +107,9 @@ export class BufferedUsageRecorder {
   readonly #options: BufferedRecorderOptions;
   readonly #logger: Logger;
   readonly #metrics: Metrics | undefined;
-  readonly #onWritten: ((command: RecordUsageCommand) => void) | undefined;
+  readonly #onWritten: ((command: RecordUsageCommand) => unknown) | undefined;
+  /** Work started by `onWritten` (e.g. alert checks) that `close()` waits for. */
+  readonly #followUps = new Set<Promise<unknown>>();
   readonly #timer: ReturnType<typeof setInterval>;
   /** Sums of records without a caller key, by user and cycle. */
   #sums = new Map<string, Entry>();
@@ -119,8 +134,11 @@ export class BufferedUsageRecorder {
     logger: Logger,
     hooks: {
       readonly metrics?: Metrics;
-      /** Called for each sum or record the store applied (not for duplicates), e.g. to check alerts. */
-      readonly onWritten?: (command: RecordUsageCommand) => void;
+      /**
+       * Called for each sum or record the store applied (not for duplicates), e.g. to check alerts. A
+       * promise it returns is tracked: `close()` resolves only after it settles.
+       */
+      readonly onWritten?: (command: RecordUsageCommand) => unknown;
     } = {},
   ) {
     this.#store = store;
@@ -196,7 +214,8 @@ export class BufferedUsageRecorder {
    * `timeoutMs` (default: no limit). Rejects if records are still unflushed then; they are lost only
    * if the process exits.
    */
-  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+  async close(closeOptions?: { timeoutMs?: number }): Promise<void> {
+    const options = parseOptions(closeOptions, CLOSE_OPTIONS);
     this.#closed = true;
     clearInterval(this.#timer);
     for (const wake of this.#spaceWaiters.splice(0)) wake();
@@ -205,6 +224,7 @@ export class BufferedUsageRecorder {
         await this.flush();
         await this.#draining;
       }
+      await this.#followUpsSettled(); // e.g. the alert checks of the last flush: claimed must mean delivered
     })();
     if (options.timeoutMs === undefined) return drained;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -304,7 +324,7 @@ export class BufferedUsageRecorder {
         results.forEach((result, i) => {
           const entry = pending[i] as Entry;
           if (result.ok) {
-            if (!result.outcome.duplicate) this.#onWritten?.(entry.command);
+            if (!result.outcome.duplicate) this.#followUp(entry.command);
           } else if (result.error instanceof StoreUnavailableError) {
             retry.push(entry); // not a refusal: the store did not answer for it; same key next time
           } else {
@@ -337,5 +357,25 @@ export class BufferedUsageRecorder {
 
   #report(): void {
     this.#metrics?.bufferedRecords(this.pendingRecords);
+  }
+
+  #followUp(command: RecordUsageCommand): void {
+    if (this.#onWritten === undefined) return;
+    let work: Promise<unknown>;
+    try {
+      work = Promise.resolve(this.#onWritten(command));
+    } catch (error) {
+      work = Promise.reject(error);
+    }
+    const tracked = work
+      .catch((error: unknown) => {
+        this.#logger.warn({ err: { message: (error as Error)?.message ?? String(error) } }, 'follow-up of a buffered write failed');
+      })
+      .finally(() => this.#followUps.delete(tracked));
+    this.#followUps.add(tracked);
+  }
+
+  async #followUpsSettled(): Promise<void> {
+    while (this.#followUps.size > 0) await Promise.allSettled([...this.#followUps]);
   }
 }

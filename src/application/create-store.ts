@@ -79,7 +79,9 @@ export function composeStore(
 /** The adapter's own threshold claims, when it has them (our Redis and in-memory stores do). */
 export function alertStateOf(store: UsageStore): AlertStateStore | undefined {
   const candidate = store as Partial<AlertStateStore>;
-  return typeof candidate.syncThresholds === 'function' ? (candidate as AlertStateStore) : undefined;
+  return typeof candidate.syncThresholds === 'function' && typeof candidate.alertedCycles === 'function'
+    ? (candidate as AlertStateStore)
+    : undefined;
 }
 
 /** The adapter's own health probe, or a read of a reserved, user-less id through the store. */

@@ -2,11 +2,22 @@ import { createRequire } from 'node:module';
 import type { AlertMonitor, SweepProgress, SweepReport } from '../domain/alert-monitor.js';
 import type { CycleCalendar } from '../domain/billing-cycle.js';
 import type { ConsistencyVerifier, VerificationReport, VerifyCycleOptions } from '../domain/consistency-verifier.js';
-import { ConfigError, QuotaExceededError, UsageError, ValidationError } from '../domain/errors.js';
+import { ConfigError, QuotaExceededError, StoreUnavailableError, UsageError, ValidationError } from '../domain/errors.js';
 import { actualUsage } from '../domain/limit-policy.js';
+import {
+  booleanOption,
+  cycleStartOption,
+  functionOption,
+  idempotencyKeyOption,
+  integerOption,
+  parseOptions,
+  RECORD_OPTIONS,
+} from '../domain/options.js';
+import { tokenCount } from '../domain/token-count.js';
 import type { LimitCheck, LimitPolicy } from '../domain/limit-policy.js';
 import type { ActualUsage, ConsumeCheck, Reservation, ReserveResult } from '../domain/reservation.js';
 import type { RecordUsageInput, UsageAccounting } from '../domain/usage-accounting.js';
+import { guardOptions } from '../domain/usage-guard.js';
 import type { GuardOptions, UsageGuard } from '../domain/usage-guard.js';
 import type { UsageAlert } from '../ports/alert-sink.js';
 import type { Clock } from '../ports/clock.js';
@@ -81,6 +92,7 @@ export interface HealthReport {
 export class TokenUsageRepository {
   #services: TokenUsageServices | undefined;
   readonly #resolve: (() => TokenUsageServices) | undefined;
+  #closed = false;
 
   /** Takes ready services, or a function that builds them on first use (a lazy instance). */
   constructor(services: TokenUsageServices | (() => TokenUsageServices)) {
@@ -143,11 +155,20 @@ export class TokenUsageRepository {
     readonly idempotencyKey?: string;
   }): Promise<void> {
     return this.#run('recordBuffered', 'record', async (s) => {
-      const { totalTokens, ...rest } = input;
-      if (totalTokens === undefined) return s.recorder.get().record(rest);
+      const { totalTokens, ...rest } = parseOptions(input, BUFFERED_INPUT, {
+        field: 'input',
+        required: true,
+        definedWhenPresent: ['promptTokens', 'completionTokens', 'totalTokens'],
+      });
+      const record = { ...rest, userId: rest.userId };
+      if (totalTokens === undefined) return s.recorder.get().record(record);
       // As in `commit`: the total is the whole usage; what prompt and completion do not explain is "other".
-      const { prompt, completion, total } = actualUsage(input);
-      return s.recorder.get().record({ ...rest, unattributedTokens: total - prompt - completion });
+      const { prompt, completion, total } = actualUsage({
+        promptTokens: rest.promptTokens ?? 0,
+        completionTokens: rest.completionTokens ?? 0,
+        totalTokens,
+      });
+      return s.recorder.get().record({ ...record, unattributedTokens: total - prompt - completion });
     });
   }
 
@@ -173,7 +194,10 @@ export class TokenUsageRepository {
   setUsageLimit(userId: string, limit: number, cycleStartDate?: string): Promise<void> {
     return this.#run('setUsageLimit', 'set-limit', async (s) => {
       await s.limits.setLimit(userId, limit, cycleStartDate);
-      await s.monitor?.observe(userId, cycleStartDate); // re-arms, or fires a threshold a lower limit crosses
+      // Re-arms, or fires a threshold a lower limit crosses: in that cycle, or for a standing limit in
+      // every cycle with claimed thresholds (it applies to all of them).
+      if (cycleStartDate === undefined || cycleStartDate === null) await s.monitor?.observeStandingLimit(userId);
+      else await s.monitor?.observe(userId, cycleStartDate);
     });
   }
 
@@ -224,8 +248,9 @@ export class TokenUsageRepository {
   guard<T>(userId: string, options: GuardOptions<T>, call: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
     return this.#run('guard', 'guard', async (s) => {
       // The cycle is fixed before the call, so the usage and the threshold check land in the same one.
-      const cycleStartDate = s.calendar.resolve(options?.cycleStartDate).start;
-      const value = await s.guard.run(userId, options === null || typeof options !== 'object' ? options : { ...options, cycleStartDate }, call);
+      const parsed = guardOptions(options);
+      const cycleStartDate = s.calendar.resolve(parsed.cycleStartDate).start;
+      const value = await s.guard.run(userId, { ...(parsed as GuardOptions<T>), cycleStartDate }, call);
       await s.monitor?.observe(userId, cycleStartDate);
       return value;
     });
@@ -236,6 +261,7 @@ export class TokenUsageRepository {
    * timeout. Never throws: an unreachable store is `{ status: 'unhealthy', error }`.
    */
   async healthCheck(): Promise<HealthReport> {
+    if (this.#closed && this.#services === undefined) return closedReport();
     const s = this.#servicesOrThrow();
     const started = performance.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -266,10 +292,14 @@ export class TokenUsageRepository {
    * unless `repair: true`.
    */
   verifyConsistency(
-    options: VerifyCycleOptions & { readonly userId?: string; readonly cycleStartDate?: string; readonly allCycles?: boolean } = {},
+    options?: VerifyCycleOptions & { readonly userId?: string; readonly cycleStartDate?: string; readonly allCycles?: boolean },
   ): Promise<VerificationReport> {
     return this.#run('verifyConsistency', 'read', (s) => {
-      const { userId, cycleStartDate, allCycles, ...verify } = options;
+      const { userId, cycleStartDate, allCycles, ...verify } = parseOptions(options, VERIFY_OPTIONS) as VerifyCycleOptions & {
+        readonly userId?: string;
+        readonly cycleStartDate?: string;
+        readonly allCycles?: boolean;
+      };
       const verifier = s.verifier();
       if (userId !== undefined) return verifier.verifyUser(userId, cycleStartDate ?? s.calendar.currentStart(), verify);
       return verifier.verifyCycle(allCycles === true ? undefined : (cycleStartDate ?? s.calendar.currentStart()), verify);
@@ -282,7 +312,7 @@ export class TokenUsageRepository {
    */
   sweepAlerts(
     cycleStartDate?: string,
-    options: { readonly batchSize?: number; readonly onProgress?: (progress: SweepProgress) => void } = {},
+    options?: { readonly batchSize?: number; readonly onProgress?: (progress: SweepProgress) => void },
   ): Promise<SweepReport> {
     return this.#run('sweepAlerts', 'read', (s) => {
       if (s.monitor === undefined) throw new ConfigError('alerts.enabled', 'alerts are off');
@@ -292,6 +322,7 @@ export class TokenUsageRepository {
 
   /** The Prometheus text exposition of this repository's metrics (serve it on `/metrics`). */
   metrics(): Promise<string> {
+    if (this.#closed && this.#services === undefined) return Promise.resolve(''); // never built: nothing measured
     return this.#servicesOrThrow().metrics.exposition();
   }
 
@@ -300,22 +331,33 @@ export class TokenUsageRepository {
     await this.#services?.monitor?.idle();
   }
 
-  /** Flushes buffered records, then closes the store's connections. A lazy instance that never connected has nothing to close. */
-  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+  /**
+   * Flushes buffered records, waits for the alerts they cross and every alert delivery in flight, then
+   * closes the store's connections. From the call on, every operation but `healthCheck`, `metrics` and
+   * `flush` rejects with `StoreUnavailableError` (a write is never acknowledged that cannot be written).
+   * A lazy instance that never connected has nothing to close.
+   */
+  async close(options?: { timeoutMs?: number }): Promise<void> {
+    const { timeoutMs } = parseOptions(options, CLOSE_OPTIONS);
+    this.#closed = true;
+    const services = this.#services;
+    if (services === undefined) return;
     try {
-      await this.#services?.recorder.current?.close(options);
-      await this.#services?.monitor?.idle();
+      await services.recorder.close(timeoutMs === undefined ? {} : { timeoutMs });
+      await services.monitor?.idle();
     } finally {
-      await this.#services?.store.close();
+      await services.store.close();
     }
   }
 
+  /** `input` holds every count of the positional call, so a missing one (`undefined`) is an error, never 0. */
   async #record(operation: string, input: RecordUsageInput, options: RecordOptions | undefined): Promise<RecordResult | null> {
-    const withKey = options?.idempotencyKey === undefined ? input : { ...input, idempotencyKey: options.idempotencyKey };
     return this.#run(
       operation,
       'record',
       async (s) => {
+        const { idempotencyKey } = parseOptions(options, RECORD_OPTIONS);
+        const withKey = idempotencyKey === undefined ? input : { ...input, idempotencyKey };
         if (s.monitor === undefined) {
           const outcome = await s.accounting.record(withKey);
           return outcome === null ? null : { duplicate: outcome.duplicate, counters: outcome.counters, alerts: NO_ALERTS };
@@ -339,7 +381,9 @@ export class TokenUsageRepository {
     return { ...outcome, alerts: await s.monitor.observe(userId, cycleStartDate) };
   }
 
-  #servicesOrThrow(): TokenUsageServices {
+  #servicesOrThrow(operation = 'repository'): TokenUsageServices {
+    // A closed lazy instance must not build (and connect) its services now.
+    if (this.#services === undefined && this.#closed) throw new StoreUnavailableError(operation, 'the repository is closed');
     return (this.#services ??= (this.#resolve as () => TokenUsageServices)());
   }
 
@@ -349,10 +393,11 @@ export class TokenUsageRepository {
     action: (services: TokenUsageServices) => Promise<T>,
     outcomeOf: (value: T) => OperationOutcome = () => 'ok',
   ): Promise<T> {
-    const services = this.#servicesOrThrow();
+    const services = this.#servicesOrThrow(operation);
     const started = performance.now();
     const seconds = (): number => (performance.now() - started) / 1000;
     try {
+      if (this.#closed) throw new StoreUnavailableError(operation, 'the repository is closed');
       const value = await action(services);
       services.metrics.operation(metric, outcomeOf(value), seconds());
       return value;
@@ -377,6 +422,44 @@ export class TokenUsageRepository {
 }
 
 const NO_ALERTS: readonly UsageAlert[] = Object.freeze([]);
+
+/** The fields of `recordBuffered`'s input; the recorder validates each again when it prepares the record. */
+const BUFFERED_INPUT = {
+  userId: (value: unknown) => value,
+  promptTokens: (value: unknown) => tokenCount(value, 'promptTokens'),
+  completionTokens: (value: unknown) => tokenCount(value, 'completionTokens'),
+  totalTokens: (value: unknown) => tokenCount(value, 'totalTokens'),
+  cycleStartDate: cycleStartOption,
+  idempotencyKey: idempotencyKeyOption,
+} as const;
+
+/** The options of `verifyConsistency`: where to look, and the verifier's own options. */
+const VERIFY_OPTIONS = {
+  userId: (value: unknown) => value,
+  cycleStartDate: cycleStartOption,
+  allCycles: booleanOption,
+  repair: booleanOption,
+  batchSize: (value: unknown) => value,
+  onProgress: functionOption,
+  maxFindings: (value: unknown) => value,
+  treatExcessAsUnattributed: booleanOption,
+} as const;
+
+const CLOSE_OPTIONS = { timeoutMs: integerOption(0, 2_147_483_647) } as const;
+
+/** The health of a lazy instance closed before it was ever used (nothing to probe). */
+function closedReport(): HealthReport {
+  const at = Date.now();
+  return {
+    status: 'unhealthy',
+    store: null,
+    storeVersion: null,
+    version: PACKAGE_VERSION,
+    latencyMs: 0,
+    checkedAt: new Date(at).toISOString(),
+    error: 'the repository is closed',
+  };
+}
 
 function duplicateOrOk(outcome: RecordOutcome): OperationOutcome {
   return outcome.duplicate ? 'duplicate' : 'ok';

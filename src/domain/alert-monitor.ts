@@ -8,7 +8,9 @@ import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { Metrics } from '../ports/metrics.js';
 import type { UsageInspector } from '../ports/usage-inspector.js';
-import { ValidationError } from './errors.js';
+import { functionOption, integerOption, parseOptions } from './options.js';
+
+const SWEEP_OPTIONS = { batchSize: integerOption(1, 10_000), onProgress: functionOption } as const;
 
 /** Progress of a sweep, after each page. */
 export interface SweepProgress {
@@ -147,19 +149,41 @@ export class AlertMonitor {
   }
 
   /**
+   * After a change of the user's standing limit, which applies to every cycle: observes the current
+   * cycle and every cycle that has claimed thresholds (so a raised limit re-arms them, whatever date
+   * they were recorded with). Cycles without claims have nothing to re-arm; a lowered limit fires in
+   * them at their next record or sweep. Returns the new alerts; a store failure is logged (as `observe`).
+   */
+  async observeStandingLimit(user: UserId | string): Promise<UsageAlert[]> {
+    const id = userId(user);
+    let cycles: readonly string[];
+    try {
+      cycles = await this.#state.alertedCycles(id);
+    } catch (error) {
+      this.#logger.warn(
+        { err: { message: (error as Error).message } },
+        'could not list the cycles with claimed alerts; only the current cycle is re-checked',
+      );
+      cycles = [];
+    }
+    const current = this.#calendar.currentStart();
+    const alerts: UsageAlert[] = [];
+    for (const cycle of new Set([current, ...cycles])) alerts.push(...(await this.observe(id, cycle)));
+    return alerts;
+  }
+
+  /**
    * Observes every user of a cycle (default: the current one), page by page by SCAN, so crossings made
    * by writers that bypass the monitor (e.g. the Python original on the same Redis) fire too.
    */
   async sweep(
     cycleStartDate?: string,
-    options: { readonly batchSize?: number; readonly onProgress?: (progress: SweepProgress) => void } = {},
+    sweepOptions?: { readonly batchSize?: number; readonly onProgress?: (progress: SweepProgress) => void },
   ): Promise<SweepReport> {
+    const options = parseOptions(sweepOptions, SWEEP_OPTIONS);
     if (this.#inspector === undefined) throw new ConfigError('alerts.inspector', 'sweeping needs a store that can be scanned');
     const cycle = this.#calendar.resolve(cycleStartDate).start;
     const batchSize = options.batchSize ?? 500;
-    if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-      throw new ValidationError('USAGE.INVALID_OPTION', 'batchSize', batchSize, 'batchSize must be a whole number from 1 to 10000');
-    }
     let scanned = 0;
     const alerts: UsageAlert[] = [];
     for await (const page of this.#inspector.scanCycles({ cycle, batchSize })) {

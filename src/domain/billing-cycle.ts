@@ -53,8 +53,6 @@ function daysInMonth(year: number, month: number): number {
   return lastDay.getUTCDate();
 }
 
-const UTC_OFFSET = /^[+-]\d/;
-
 function format(year: number, month: number, day: number): CycleStart {
   const pad = (n: number, width: number): string => String(n).padStart(width, '0');
   return `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}` as CycleStart;
@@ -62,10 +60,11 @@ function format(year: number, month: number, day: number): CycleStart {
 
 /** Throws `ConfigError` unless `timeZone` is an IANA time zone this runtime knows. */
 export function assertTimeZone(timeZone: string, variable = 'timeZone'): void {
-  // Node 22+ (ICU 74+) accepts offsets such as "+05:00" as zones; Node 20 did not. A billing cycle
-  // follows a named zone (with its DST rules), so offsets are refused on every runtime alike.
-  if (UTC_OFFSET.test(timeZone)) {
-    throw new ConfigError(variable, `"${timeZone}" is a UTC offset, not an IANA time zone name (e.g. "Etc/GMT-5")`);
+  // Node >= 22 (ICU 74+) also accepts UTC offsets such as "+05:00"; they are not IANA names (no DST,
+  // and Node 20 refused them), so they are refused on every runtime alike.
+  if (/^[+-]/.test(timeZone)) {
+    const cause = new RangeError(`${timeZone} is a UTC offset, not an IANA time zone (e.g. Etc/GMT-5)`);
+    throw new ConfigError(variable, `unknown time zone "${timeZone}"`, { cause });
   }
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });

@@ -3,6 +3,8 @@ import type { CycleStart } from './billing-cycle.js';
 import { analyzeCycleFields, analyzePolicyFields, CYCLE_FIELDS, POLICY_FIELDS } from './consistency-rules.js';
 import type { FieldChange, FieldFinding, HashAnalysis } from './consistency-rules.js';
 import { ValidationError } from './errors.js';
+import { booleanOption, functionOption, integerOption, parseOptions } from './options.js';
+import type { ParsedOptions } from './options.js';
 import { describe, userId } from './user-id.js';
 import type { UserId } from './user-id.js';
 import type { InspectedRecord, InspectedTarget, UsageInspector } from '../ports/usage-inspector.js';
@@ -82,6 +84,9 @@ export interface VerifyCycleOptions extends VerifyOptions {
 export const MAX_BATCH_SIZE = 10_000;
 const DEFAULT_BATCH_SIZE = 500;
 
+const VERIFY_OPTIONS = { repair: booleanOption, treatExcessAsUnattributed: booleanOption, maxFindings } as const;
+const VERIFY_CYCLE_OPTIONS = { ...VERIFY_OPTIONS, batchSize: integerOption(1, MAX_BATCH_SIZE), onProgress: functionOption } as const;
+
 /**
  * Finds stored usage that breaks the invariants this package keeps (see docs/consistency.md) and,
  * on request, repairs it: one compare-and-set per hash, so a concurrent write is never lost.
@@ -91,13 +96,15 @@ export class ConsistencyVerifier {
   readonly #defaults: ConsistencyVerifierOptions;
 
   constructor(inspector: UsageInspector, options: ConsistencyVerifierOptions = {}) {
-    if (options.maxFindings !== undefined) maxFindings(options.maxFindings);
+    if (options.maxFindings !== undefined) maxFindings(options.maxFindings, 'maxFindings');
+    if (options.treatExcessAsUnattributed !== undefined) booleanOption(options.treatExcessAsUnattributed, 'treatExcessAsUnattributed');
     this.#inspector = inspector;
     this.#defaults = options;
   }
 
   /** Verifies (and with `repair`, repairs) one user's cycle hash and the user's policy hash. */
-  async verifyUser(user: string, cycleStartDate: string, options: VerifyOptions = {}): Promise<VerificationReport> {
+  async verifyUser(user: string, cycleStartDate: string, verifyOptions?: VerifyOptions): Promise<VerificationReport> {
+    const options = parseOptions(verifyOptions, VERIFY_OPTIONS);
     const id = userId(user);
     const cycle = cycleStart(cycleStartDate);
     const run = this.#run(options);
@@ -111,9 +118,10 @@ export class ConsistencyVerifier {
   }
 
   /** Verifies (and with `repair`, repairs) every user's hash of one cycle, or of every cycle, page by page. */
-  async verifyCycle(cycleStartDate: string | undefined, options: VerifyCycleOptions = {}): Promise<VerificationReport> {
+  async verifyCycle(cycleStartDate: string | undefined, verifyOptions?: VerifyCycleOptions): Promise<VerificationReport> {
+    const options = parseOptions(verifyOptions, VERIFY_CYCLE_OPTIONS);
     const cycle = cycleStartDate === undefined ? undefined : cycleStart(cycleStartDate);
-    const batchSize = batchSizeOf(options.batchSize);
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     const run = this.#run(options);
     const pages = this.#inspector.scanCycles(cycle === undefined ? { batchSize } : { cycle, batchSize });
     for await (const records of pages) {
@@ -123,12 +131,12 @@ export class ConsistencyVerifier {
     return run.report();
   }
 
-  #run(options: VerifyOptions): VerificationRun {
+  #run(options: ParsedOptions<typeof VERIFY_OPTIONS>): VerificationRun {
     const limit = options.maxFindings ?? this.#defaults.maxFindings;
     return new VerificationRun(this.#inspector, {
       repair: options.repair ?? false,
       treatExcessAsUnattributed: options.treatExcessAsUnattributed ?? this.#defaults.treatExcessAsUnattributed ?? false,
-      maxFindings: limit === undefined ? Number.POSITIVE_INFINITY : maxFindings(limit),
+      maxFindings: limit ?? Number.POSITIVE_INFINITY,
     });
   }
 }
@@ -233,27 +241,14 @@ function locate(record: InspectedRecord): RecordLocation {
   return { key: record.key, userId: target.userId, cycle: target.kind === 'cycle' ? target.cycle : null };
 }
 
-function batchSizeOf(value: unknown): number {
-  if (value === undefined) return DEFAULT_BATCH_SIZE;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_BATCH_SIZE) {
-    throw new ValidationError(
-      'USAGE.INVALID_OPTION',
-      'batchSize',
-      value,
-      `batchSize must be a whole number from 1 to ${MAX_BATCH_SIZE}, got ${typeof value === 'number' ? value : describe(value)}`,
-    );
-  }
-  return value;
-}
-
-function maxFindings(value: unknown): number {
+function maxFindings(value: unknown, field: string): number {
   if (value === Number.POSITIVE_INFINITY) return value;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new ValidationError(
       'USAGE.INVALID_OPTION',
-      'maxFindings',
+      field,
       value,
-      `maxFindings must be a whole number >= 0, got ${typeof value === 'number' ? value : describe(value)}`,
+      `${field} must be a whole number >= 0, got ${typeof value === 'number' ? value : describe(value)}`,
     );
   }
   return value;

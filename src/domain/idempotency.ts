@@ -26,6 +26,10 @@ export function callerIdempotencyKey(value: unknown, field = 'idempotencyKey'): 
   if (hasControlCharacters(value)) {
     throw new ValidationError('USAGE.INVALID_IDEMPOTENCY_KEY', field, value, `${field} must not contain control characters`);
   }
+  if (!value.isWellFormed()) {
+    // Keys are hashed as UTF-8, where every unpaired surrogate becomes U+FFFD: such keys would collide.
+    throw new ValidationError('USAGE.INVALID_IDEMPOTENCY_KEY', field, value, `${field} must be well-formed UTF-16 (no unpaired surrogate)`);
+  }
   return `c:${value}` as IdempotencyKey;
 }
 

@@ -2,7 +2,8 @@ import type { CycleCalendar } from './billing-cycle.js';
 import { StoreUnavailableError, ValidationError } from './errors.js';
 import { callerIdempotencyKey, reservationIdempotencyKey } from './idempotency.js';
 import type { IdempotencyKey } from './idempotency.js';
-import { optionsFrom, reservationFrom } from './reservation.js';
+import { cycleStartOption, integerOption, parseOptions, readOptions, RECORD_OPTIONS } from './options.js';
+import { reservationFrom } from './reservation.js';
 import type { ActualUsage, ConsumeCheck, FailurePolicy, QuotaDenial, Reservation, ReserveResult } from './reservation.js';
 import { tokenCount, usageLimit } from './token-count.js';
 import type { TokenCount } from './token-count.js';
@@ -86,9 +87,9 @@ export class LimitPolicy {
    * Checks a user's cycle against its effective limit, from one atomic read. `allowStale` lets a
    * cache answer (dashboards); enforcement (`reserve`, `canConsume`) never reads stale.
    */
-  async check(user: unknown, cycleStartDate?: unknown, options: ReadOptions = {}): Promise<LimitCheck> {
+  async check(user: unknown, cycleStartDate?: unknown, options?: ReadOptions | null): Promise<LimitCheck> {
     const ref = { userId: userId(user), cycle: this.#calendar.resolve(cycleStartDate).start };
-    return limitCheck(await this.#store.readUsage(ref, options));
+    return limitCheck(await this.#store.readUsage(ref, readOptions(options)));
   }
 
   /**
@@ -96,11 +97,11 @@ export class LimitPolicy {
    * A denial is a value. When the store is unreachable, the failure policy decides.
    */
   async reserve(user: unknown, tokens: unknown, reserveOptions?: ReserveOptions | null): Promise<ReserveResult> {
-    const options = optionsFrom(reserveOptions);
+    const options = parseOptions(reserveOptions, RESERVE_OPTIONS);
     const id = userId(user);
     const amount = tokenCount(tokens, 'tokens');
     const cycle = this.#calendar.resolve(options.cycleStartDate);
-    const leaseMs = options.leaseMs === undefined ? this.#options.leaseMs : leaseDuration(options.leaseMs);
+    const leaseMs = options.leaseMs ?? this.#options.leaseMs;
     const lease = { id: globalThis.crypto.randomUUID(), tokens: amount };
     let outcome;
     try {
@@ -150,7 +151,7 @@ export class LimitPolicy {
     usage: ActualUsage,
     commitOptions?: { idempotencyKey?: unknown } | null,
   ): Promise<RecordOutcome> {
-    const options = optionsFrom(commitOptions);
+    const options = parseOptions(commitOptions, RECORD_OPTIONS);
     const reservation = reservationFrom(handle);
     const { prompt, completion, total } = actualUsage(usage);
     const keys: IdempotencyKey[] = [reservationIdempotencyKey(reservation.id)];
@@ -228,30 +229,34 @@ function unavailableDenial(): QuotaDenial {
   return { granted: false, reason: 'store-unavailable', currentUsage: null, reserved: null, limit: null, remaining: null };
 }
 
-/** Validates a per-call lease: a whole number of ms from 1 ms to 24 h. */
-function leaseDuration(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > 86_400_000) {
-    throw new ValidationError('USAGE.INVALID_RESERVATION', 'leaseMs', value, 'leaseMs must be a whole number of ms from 1 to 86400000');
-  }
-  return value;
-}
+/** The options of `reserve`: a per-call lease is a whole number of ms from 1 ms to 24 h. */
+const RESERVE_OPTIONS = {
+  cycleStartDate: cycleStartOption,
+  leaseMs: integerOption(1, 86_400_000),
+};
 
 /** Validates measured usage; the total defaults to prompt + completion and may not be below it. */
-export function actualUsage(usage: ActualUsage): { prompt: TokenCount; completion: TokenCount; total: TokenCount } {
-  if (typeof usage !== 'object' || usage === null) {
-    throw new ValidationError('USAGE.INVALID_TOKEN_COUNT', 'usage', usage, 'usage must be an object of token counts');
-  }
-  const prompt = tokenCount(usage.promptTokens === undefined ? 0 : usage.promptTokens, 'promptTokens');
-  const completion = tokenCount(usage.completionTokens === undefined ? 0 : usage.completionTokens, 'completionTokens');
+export function actualUsage(value: ActualUsage | unknown): { prompt: TokenCount; completion: TokenCount; total: TokenCount } {
+  const usage = parseOptions(value, USAGE_FIELDS, {
+    field: 'usage',
+    required: true,
+    code: 'USAGE.INVALID_TOKEN_COUNT',
+    definedWhenPresent: Object.keys(USAGE_FIELDS),
+  });
+  const prompt = usage.promptTokens ?? (0 as TokenCount);
+  const completion = usage.completionTokens ?? (0 as TokenCount);
   const sum = prompt + completion;
-  const total = usage.totalTokens === undefined ? sum : tokenCount(usage.totalTokens, 'totalTokens');
+  const total = usage.totalTokens ?? sum;
   if (!Number.isSafeInteger(sum) || total < sum) {
     throw new ValidationError(
       'USAGE.INVALID_TOKEN_COUNT',
       'totalTokens',
-      usage.totalTokens,
+      total,
       `totalTokens must be at least promptTokens + completionTokens (${sum}) and at most ${Number.MAX_SAFE_INTEGER}`,
     );
   }
   return { prompt, completion, total: total as TokenCount };
 }
+
+/** The fields of measured usage: a misspelled field (e.g. a provider's `prompt_tokens`) is an error, never 0. */
+const USAGE_FIELDS = { promptTokens: tokenCount, completionTokens: tokenCount, totalTokens: tokenCount };

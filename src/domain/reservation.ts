@@ -66,15 +66,6 @@ export interface ActualUsage {
 
 const MAX_RESERVATION_ID_LENGTH = 128;
 
-/** An options argument: `undefined` or `null` mean none; anything but an object is a `ValidationError`. */
-export function optionsFrom<T extends object>(value: T | null | undefined, field = 'options'): Partial<T> {
-  if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new ValidationError('USAGE.INVALID_OPTION', field, value, `${field} must be an object, got ${describe(value)}`);
-  }
-  return value;
-}
-
 /** Validates a reservation handed back by a caller; throws `ValidationError` (`USAGE.INVALID_RESERVATION`). */
 export function reservationFrom(value: unknown, field = 'reservation'): Reservation {
   if (typeof value !== 'object' || value === null) {
@@ -82,7 +73,7 @@ export function reservationFrom(value: unknown, field = 'reservation'): Reservat
   }
   const candidate = value as Record<string, unknown>;
   const id = candidate['id'];
-  if (typeof id !== 'string' || id === '' || id.length > MAX_RESERVATION_ID_LENGTH || hasControlCharacters(id)) {
+  if (typeof id !== 'string' || id === '' || id.length > MAX_RESERVATION_ID_LENGTH || hasControlCharacters(id) || !id.isWellFormed()) {
     throw new ValidationError('USAGE.INVALID_RESERVATION', `${field}.id`, id, `${field}.id is not a reservation id`);
   }
   const expiresAt = candidate['expiresAt'];

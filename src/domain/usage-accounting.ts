@@ -4,6 +4,7 @@ import { tokenCount } from './token-count.js';
 import type { TokenCount } from './token-count.js';
 import { userId } from './user-id.js';
 import { callerIdempotencyKey } from './idempotency.js';
+import { cycleStartOption, idempotencyKeyOption, parseOptions, readOptions } from './options.js';
 import type { ReadOptions, RecordOutcome, RecordUsageCommand, UsageCounters, UsageStore } from '../ports/usage-store.js';
 
 /** Usage to record; unvalidated input straight from the caller. */
@@ -17,6 +18,18 @@ export interface RecordUsageInput {
   /** E.g. the provider's response id: a repeat within the dedupe window changes nothing. */
   readonly idempotencyKey?: unknown;
 }
+
+/** The fields of a record's input; a count that is present must be a number (never `undefined` as 0). */
+const RECORD_INPUT = {
+  userId,
+  promptTokens: (value: unknown) => tokenCount(value, 'promptTokens'),
+  completionTokens: (value: unknown) => tokenCount(value, 'completionTokens'),
+  // Recorded as the total only; named after the facade argument it comes from.
+  unattributedTokens: (value: unknown) => tokenCount(value, 'totalTokens'),
+  cycleStartDate: cycleStartOption,
+  idempotencyKey: idempotencyKeyOption,
+} as const;
+const COUNT_FIELDS = ['promptTokens', 'completionTokens', 'unattributedTokens'];
 
 /** Records and reads token usage per user and billing cycle. */
 export class UsageAccounting {
@@ -45,13 +58,14 @@ export class UsageAccounting {
    * Throws `ValidationError` on bad input. (The buffered recorder uses this, then writes in batches.)
    */
   prepare(input: RecordUsageInput): RecordUsageCommand | null {
-    const user = userId(input.userId);
-    const idempotencyKey = callerIdempotencyKey(input.idempotencyKey);
-    const count = (value: unknown, field: string): TokenCount => tokenCount(value === undefined ? 0 : value, field);
-    const prompt = count(input.promptTokens, 'promptTokens');
-    const completion = count(input.completionTokens, 'completionTokens');
-    const unattributed = count(input.unattributedTokens, 'totalTokens');
-    const cycle = this.#calendar.resolve(input.cycleStartDate);
+    const fields = parseOptions(input, RECORD_INPUT, { field: 'input', required: true, definedWhenPresent: COUNT_FIELDS });
+    const user = userId(fields.userId);
+    const idempotencyKey = callerIdempotencyKey(fields.idempotencyKey);
+    const zero = 0 as TokenCount;
+    const prompt = fields.promptTokens ?? zero;
+    const completion = fields.completionTokens ?? zero;
+    const unattributed = fields.unattributedTokens ?? zero;
+    const cycle = this.#calendar.resolve(fields.cycleStartDate);
     const total = prompt + completion + unattributed;
     if (!Number.isSafeInteger(total)) {
       throw new ValidationError(
@@ -80,9 +94,9 @@ export class UsageAccounting {
   }
 
   /** The counters of a user's cycle (zeros when nothing was recorded). `allowStale` lets a cache answer. */
-  async stats(user: unknown, cycleStartDate?: unknown, options: ReadOptions = {}): Promise<UsageCounters> {
+  async stats(user: unknown, cycleStartDate?: unknown, options?: ReadOptions | null): Promise<UsageCounters> {
     const ref = { userId: userId(user), cycle: this.#calendar.resolve(cycleStartDate).start };
-    const { promptTokens, completionTokens, totalTokens } = await this.#store.readUsage(ref, options);
+    const { promptTokens, completionTokens, totalTokens } = await this.#store.readUsage(ref, readOptions(options));
     return { promptTokens, completionTokens, totalTokens };
   }
 

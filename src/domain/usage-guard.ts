@@ -1,9 +1,11 @@
 import { QuotaExceededError, ValidationError } from './errors.js';
-import { callerIdempotencyKey } from './idempotency.js';
+import { cycleStartOption, functionOption, idempotencyKeyOption, integerOption, parseOptions, signalOption } from './options.js';
+import type { ParsedOptions } from './options.js';
 import { actualUsage } from './limit-policy.js';
 import type { LimitPolicy } from './limit-policy.js';
 import type { ActualUsage, Reservation } from './reservation.js';
 import { tokenCount } from './token-count.js';
+import type { TokenCount } from './token-count.js';
 import { defaultUsageExtractor } from './usage-extractor.js';
 import type { UsageExtractor } from './usage-extractor.js';
 import type { Logger } from '../ports/logger.js';
@@ -25,6 +27,25 @@ export interface GuardOptions<T> {
   readonly extractUsage?: UsageExtractor<T>;
 }
 
+const GUARD_OPTIONS = {
+  estimateTokens: (value: unknown) => tokenCount(value, 'estimateTokens'),
+  idempotencyKey: idempotencyKeyOption,
+  cycleStartDate: cycleStartOption,
+  leaseMs: integerOption(1, 86_400_000),
+  signal: signalOption,
+  promptTokens: (value: unknown) => tokenCount(value, 'promptTokens'),
+  extractUsage: functionOption,
+} as const;
+
+/**
+ * Validates guard options (a plain object, known names, each of its type); throws `ValidationError`.
+ * `estimateTokens` is required.
+ */
+export function guardOptions(value: unknown): ParsedOptions<typeof GUARD_OPTIONS> & { readonly estimateTokens: TokenCount } {
+  const options = parseOptions(value, GUARD_OPTIONS, { required: true, definedWhenPresent: ['promptTokens'] });
+  return { ...options, estimateTokens: tokenCount(options.estimateTokens, 'estimateTokens') };
+}
+
 /**
  * Wraps an LLM call in reserve → call → commit, releasing on failure, so usage is enforced atomically
  * and recorded exactly once.
@@ -43,18 +64,16 @@ export class UsageGuard {
    * as total tokens, when the extractor cannot tell). Throws `QuotaExceededError` without calling when
    * the reservation is denied; rethrows the call's error after releasing the reservation.
    */
-  async run<T>(user: string, options: GuardOptions<T>, call: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+  async run<T>(
+    user: string,
+    guardOptionsArgument: GuardOptions<T>,
+    call: (signal: AbortSignal | undefined) => Promise<T>,
+  ): Promise<T> {
     // Everything is validated before the reservation: nothing may fail after the call has been made.
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw new ValidationError('USAGE.INVALID_OPTION', 'options', options, 'guard options must be an object');
-    }
+    const options = guardOptions(guardOptionsArgument);
     if (typeof call !== 'function') throw new ValidationError('USAGE.INVALID_OPTION', 'call', call, 'call must be a function');
-    if (options.extractUsage !== undefined && typeof options.extractUsage !== 'function') {
-      throw new ValidationError('USAGE.INVALID_OPTION', 'extractUsage', options.extractUsage, 'extractUsage must be a function');
-    }
-    const estimate = tokenCount(options.estimateTokens, 'estimateTokens');
-    const knownPrompt = options.promptTokens === undefined ? undefined : tokenCount(options.promptTokens, 'promptTokens');
-    callerIdempotencyKey(options.idempotencyKey);
+    const estimate = options.estimateTokens;
+    const knownPrompt = options.promptTokens;
     options.signal?.throwIfAborted();
     const result = await this.#limits.reserve(user, estimate, {
       ...(options.cycleStartDate === undefined ? {} : { cycleStartDate: options.cycleStartDate }),
@@ -80,7 +99,8 @@ export class UsageGuard {
       throw error;
     }
 
-    const usage = this.#measure(value, options.extractUsage ?? (defaultUsageExtractor as UsageExtractor<T>), estimate);
+    const extract = (options.extractUsage as UsageExtractor<T> | undefined) ?? (defaultUsageExtractor as UsageExtractor<T>);
+    const usage = this.#measure(value, extract, estimate);
     // If this throws (store down), the lease keeps holding the estimate until it expires, and a retry
     // with the same idempotency key cannot count the usage twice.
     await this.#limits.commit(reservation, usage, commitOptions);

@@ -1,6 +1,9 @@
 import { ValidationError } from './errors.js';
 
-/** A validated user id: a non-empty string of at most 256 characters with no control characters. */
+/**
+ * A validated user id: a non-empty, well-formed (no unpaired surrogate) string of at most 256
+ * characters with no control characters.
+ */
 export type UserId = string & { readonly __brand: 'UserId' };
 
 /** Longest accepted user id, in UTF-16 code units. */
@@ -32,6 +35,10 @@ export function userId(value: unknown, field = 'userId'): UserId {
   }
   if (hasControlCharacters(value)) {
     throw new ValidationError('USAGE.INVALID_USER_ID', field, value, `${field} must not contain control characters`);
+  }
+  if (!value.isWellFormed()) {
+    // Redis keys are UTF-8: every unpaired surrogate encodes as U+FFFD, so such ids would collide.
+    throw new ValidationError('USAGE.INVALID_USER_ID', field, value, `${field} must be well-formed UTF-16 (no unpaired surrogate)`);
   }
   return value as UserId;
 }

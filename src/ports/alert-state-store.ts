@@ -1,4 +1,4 @@
-import type { BillingCycle } from '../domain/billing-cycle.js';
+import type { BillingCycle, CycleStart } from '../domain/billing-cycle.js';
 import type { UserId } from '../domain/user-id.js';
 
 /** Bring a cycle's claimed thresholds in line with its usage and limit. */
@@ -25,4 +25,9 @@ export interface AlertStateStore {
    * claimed (returning those), and re-arms every claimed threshold that is no longer crossed.
    */
   syncThresholds(command: SyncThresholdsCommand): Promise<SyncThresholdsOutcome>;
+  /**
+   * The cycles of a user that have claimed thresholds (within their retention), in no particular
+   * order: a standing-limit change re-checks each of them, since the limit applies to every cycle.
+   */
+  alertedCycles(user: UserId): Promise<CycleStart[]>;
 }

@@ -3,6 +3,7 @@ import { isUsageError } from '../../src/domain/errors.js';
 import { userId } from '../../src/domain/user-id.js';
 import type { UserId } from '../../src/domain/user-id.js';
 import type { UsageStore } from '../../src/ports/usage-store.js';
+import { describeIntegrityContract } from './integrity.contract.js';
 import { describeReservationContract } from './reservation.contract.js';
 import { aCycle, aLimit, anIdempotencyKey, aUsageRecord, aUserId, CYCLE, OTHER_CYCLE } from '../support/mothers.js';
 
@@ -13,6 +14,8 @@ export type StoreFactory = () => UsageStore | Promise<UsageStore>;
 export interface StoreCapabilities {
   /** The store's clock is the wall clock (lease expiries are comparable with `Date.now()`). */
   readonly wallClock: boolean;
+  /** The store's scripts can return error replies (ioredis-mock's Lua has no `redis.error_reply`). Default true. */
+  readonly errorReplies?: boolean;
 }
 
 /**
@@ -191,6 +194,7 @@ export function describeUsageStoreContract(
     });
 
     describeReservationContract(() => store, capabilities);
+    describeIntegrityContract(() => store, capabilities);
 
     it('fails with StoreUnavailableError after close, never with zeros', async () => {
       await store.close();

@@ -9,12 +9,12 @@ const SCRIPTS = [...ALL_SCRIPTS, repairHashScript];
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
 const PINNED: Record<string, string> = {
-  turRecordUsageV4: '9fbdb43f423a4a0b3ab3bc52f320e0c21ad994bd',
+  turRecordUsageV5: 'd1b9130ee602698174d6b6f8984c74d2cc866901',
   turReadUsageV2: 'cc40c1593a6827adc096ccb03895fa24d7543a19',
   turSetLimitV1: '665e3e6a7cdc8b92876f5cddbd8b2c93f4727fd5',
-  turReserveV3: 'e2f04adb559bc1cf0144ec2f8fb0a0e7f8772d70',
+  turReserveV4: 'cdca727c9e27a3bc9b440a4912a2cd3e09e2923f',
   turReleaseLeaseV1: '57ac050124e5d906c194cdafbd8dd3b0a46c4a32',
-  turSyncThresholdsV3: '0e3cfa2e6b16e9dfc8d35e181cd7b9f6f7751269',
+  turSyncThresholdsV4: '4c52782024f6252a2b4ccbf92d2e63f65162c98b',
   turRepairHashV1: '68ead592df9a7be447be0ea10c885fc725e00aa4',
 };
 

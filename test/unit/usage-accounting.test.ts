@@ -345,13 +345,22 @@ describe('UsageAccounting.record: all-zero records are no-ops', () => {
     { label: 'explicit zeros', input: { userId: 'alice', promptTokens: 0, completionTokens: 0, unattributedTokens: 0 } },
     { label: 'negative zeros', input: { userId: 'alice', promptTokens: -0, completionTokens: -0 } },
     { label: 'zeros with an explicit cycle', input: { userId: 'alice', promptTokens: 0, cycleStartDate: '2024-03-01' } },
-    { label: 'explicit undefined counts', input: { userId: 'alice', promptTokens: undefined, completionTokens: undefined, unattributedTokens: undefined } },
     { label: 'zeros with an idempotency key', input: { userId: 'alice', promptTokens: 0, idempotencyKey: 'resp-1' } },
   ];
 
   it.each(ZERO_RECORDS)('returns null and makes no store call for $label', async ({ input }) => {
     const f = fixture();
     expect(await f.accounting.record(input)).toBeNull();
+    expect(f.store.calls).toEqual([]);
+  });
+});
+
+describe('UsageAccounting.record: a count that is present must be a number', () => {
+  // A provider field read under the wrong name arrives as undefined: recording it as 0 would hide it.
+  it.each(['promptTokens', 'completionTokens', 'unattributedTokens'])('rejects an explicit undefined %s', async (field) => {
+    const f = fixture();
+    const error = await rejection(f.accounting.record({ userId: 'alice', promptTokens: 5, [field]: undefined }));
+    expect(error).toMatchObject({ code: 'USAGE.INVALID_TOKEN_COUNT' });
     expect(f.store.calls).toEqual([]);
   });
 });

@@ -1,4 +1,13 @@
 import type { CycleStart } from '../../domain/billing-cycle.js';
+import { readOptions } from '../../domain/options.js';
+import {
+  cycleRefFrom,
+  recordBatchFrom,
+  recordCommandFrom,
+  releaseCommandFrom,
+  reserveCommandFrom,
+  setLimitCommandFrom,
+} from '../../domain/store-commands.js';
 import type { UserId } from '../../domain/user-id.js';
 import type { Clock } from '../../ports/clock.js';
 import type {
@@ -80,10 +89,12 @@ export class CachingUsageStore implements UsageStore {
     return this.#entries.size;
   }
 
-  async readUsage(ref: CycleRef, options?: ReadOptions): Promise<UsageSnapshot> {
+  async readUsage(cycleRef: CycleRef, readOptionsArgument?: ReadOptions): Promise<UsageSnapshot> {
+    const options = readOptions(readOptionsArgument);
+    const ref = cycleRefFrom(cycleRef);
     const key = cacheKey(ref.userId, ref.cycle);
     const startedAt = this.#clock.now();
-    if (options?.allowStale === true) {
+    if (options.allowStale === true) {
       const hit = this.#entries.get(key);
       if (hit !== undefined && startedAt < hit.expiresAt) {
         this.#entries.delete(key);
@@ -102,31 +113,38 @@ export class CachingUsageStore implements UsageStore {
     }
   }
 
-  recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
+  // Each write validates its command first: the cache is keyed by it, even when the write fails.
+  async recordUsage(recordCommand: RecordUsageCommand): Promise<RecordOutcome> {
+    const command = recordCommandFrom(recordCommand);
     return this.#write(this.#inner.recordUsage(command), () => this.#invalidate(command.userId, command.cycle.start));
   }
 
-  recordUsageBatch(commands: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
+  async recordUsageBatch(batch: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
+    const commands = recordBatchFrom(batch);
     return this.#write(this.#inner.recordUsageBatch(commands), () => {
       for (const command of commands) this.#invalidate(command.userId, command.cycle.start);
     });
   }
 
-  resetUsage(ref: CycleRef): Promise<void> {
+  async resetUsage(cycleRef: CycleRef): Promise<void> {
+    const ref = cycleRefFrom(cycleRef);
     return this.#write(this.#inner.resetUsage(ref), () => this.#invalidate(ref.userId, ref.cycle));
   }
 
-  setLimit(command: SetLimitCommand): Promise<void> {
+  async setLimit(setLimitCommand: SetLimitCommand): Promise<void> {
+    const command = setLimitCommandFrom(setLimitCommand);
     return this.#write(this.#inner.setLimit(command), () =>
       command.cycle === null ? this.#invalidateUser(command.userId) : this.#invalidate(command.userId, command.cycle.start),
     );
   }
 
-  reserve(command: ReserveCommand): Promise<ReserveOutcome> {
+  async reserve(reserveCommand: ReserveCommand): Promise<ReserveOutcome> {
+    const command = reserveCommandFrom(reserveCommand);
     return this.#write(this.#inner.reserve(command), () => this.#invalidate(command.userId, command.cycle.start));
   }
 
-  releaseLease(command: ReleaseCommand): Promise<boolean> {
+  async releaseLease(releaseCommand: ReleaseCommand): Promise<boolean> {
+    const command = releaseCommandFrom(releaseCommand);
     return this.#write(this.#inner.releaseLease(command), () => this.#invalidate(command.userId, command.cycle));
   }
 

@@ -1,5 +1,6 @@
 import { isUsageError } from '../../domain/errors.js';
 import { generatedIdempotencyKey } from '../../domain/idempotency.js';
+import { recordBatchFrom, recordCommandFrom } from '../../domain/store-commands.js';
 import type { Logger } from '../../ports/logger.js';
 import type {
   BatchRecordResult,
@@ -74,6 +75,7 @@ export class RetryingUsageStore implements UsageStore {
   }
 
   async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
+    recordCommandFrom(command); // validated before a key is generated for it
     const keyed = this.#withKey(command);
     return this.#retry('recordUsage', async (attempt) =>
       ownDuplicate(await this.#inner.recordUsage(keyed), keyed !== command && attempt > 1),
@@ -81,6 +83,7 @@ export class RetryingUsageStore implements UsageStore {
   }
 
   async recordUsageBatch(commands: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
+    recordBatchFrom(commands);
     const keyed = commands.map((command) => this.#withKey(command));
     // Only a failed round trip is retried, as a whole with the same keys; a record that came back as
     // an error (corrupt data) is not transient and stays in the results as it is.

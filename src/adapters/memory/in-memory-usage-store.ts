@@ -1,11 +1,21 @@
 import type { CycleStart } from '../../domain/billing-cycle.js';
-import { StoreUnavailableError } from '../../domain/errors.js';
+import { CorruptUsageDataError, StoreUnavailableError } from '../../domain/errors.js';
+import { readOptions } from '../../domain/options.js';
+import {
+  cycleRefFrom,
+  recordBatchFrom,
+  recordCommandFrom,
+  releaseCommandFrom,
+  reserveCommandFrom,
+  setLimitCommandFrom,
+} from '../../domain/store-commands.js';
 import type { UserId } from '../../domain/user-id.js';
 import type { Clock } from '../../ports/clock.js';
 import type {
   BatchRecordResult,
   CycleRef,
   LeaseRef,
+  ReadOptions,
   RecordOutcome,
   RecordUsageCommand,
   ReleaseCommand,
@@ -51,20 +61,38 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     this.#clock = options.clock ?? systemClock;
   }
 
-  async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
+  async recordUsage(recordCommand: RecordUsageCommand): Promise<RecordOutcome> {
+    const command = recordCommandFrom(recordCommand);
     this.#assertOpen('recordUsage');
     const now = this.#clock.now();
     const claims = command.idempotencyKeys.map((key) => `${command.userId}\u0000${key}`);
-    if (claims.some((claim) => (this.#claimedKeys.get(claim) ?? 0) > now)) {
+    const live = (claim: string): boolean => (this.#claimedKeys.get(claim) ?? 0) > now;
+    if (claims.some(live)) {
+      // As the Redis script: the other key names the same usage, so it is claimed too.
+      for (const claim of claims) if (!live(claim)) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
       const entry = this.#entry(command.userId, command.cycle.start, false);
       if (command.releaseLease !== null) entry?.leases.delete(leaseMember(command.releaseLease));
       return { duplicate: true, counters: counters(entry ?? EMPTY) };
+    }
+    const before = this.#entry(command.userId, command.cycle.start, false) ?? EMPTY_ENTRY;
+    const added = command.promptTokens + command.completionTokens + command.otherTokens;
+    const overflow = (
+      [
+        ['prompt_tokens', before.promptTokens + command.promptTokens],
+        ['completion_tokens', before.completionTokens + command.completionTokens],
+        ['other_tokens', before.otherTokens + command.otherTokens],
+        ['total_tokens', before.totalTokens + added],
+      ] as const
+    ).find(([, after]) => after > Number.MAX_SAFE_INTEGER);
+    if (overflow !== undefined) {
+      const key = `memory:${command.userId}:${command.cycle.start}`;
+      throw new CorruptUsageDataError(key, overflow[0], `${key} field ${overflow[0]} would pass ${Number.MAX_SAFE_INTEGER}; nothing was written`);
     }
     const entry = this.#entry(command.userId, command.cycle.start, true);
     entry.promptTokens += command.promptTokens;
     entry.completionTokens += command.completionTokens;
     entry.otherTokens += command.otherTokens;
-    entry.totalTokens += command.promptTokens + command.completionTokens + command.otherTokens;
+    entry.totalTokens += added;
     if (command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
     if (command.releaseLease !== null) entry.leases.delete(leaseMember(command.releaseLease));
     for (const claim of claims) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
@@ -72,14 +100,24 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     return { duplicate: false, counters: counters(entry) };
   }
 
-  async recordUsageBatch(commands: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
+  async recordUsageBatch(batch: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
+    const commands = recordBatchFrom(batch);
     this.#assertOpen('recordUsageBatch');
     const results: BatchRecordResult[] = [];
-    for (const command of commands) results.push({ ok: true, outcome: await this.recordUsage(command) });
+    for (const command of commands) {
+      try {
+        results.push({ ok: true, outcome: await this.recordUsage(command) });
+      } catch (error) {
+        if (!(error instanceof CorruptUsageDataError)) throw error;
+        results.push({ ok: false, error }); // refused on its own, as Redis answers one record of a pipeline
+      }
+    }
     return results;
   }
 
-  async readUsage(ref: CycleRef): Promise<UsageSnapshot> {
+  async readUsage(cycleRef: CycleRef, options?: ReadOptions): Promise<UsageSnapshot> {
+    readOptions(options); // validated, then ignored: there is no cache to be stale
+    const ref = cycleRefFrom(cycleRef);
     this.#assertOpen('readUsage');
     const entry = this.#entry(ref.userId, ref.cycle, false);
     const now = this.#clock.now();
@@ -93,7 +131,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     };
   }
 
-  async resetUsage(ref: CycleRef): Promise<void> {
+  async resetUsage(cycleRef: CycleRef): Promise<void> {
+    const ref = cycleRefFrom(cycleRef);
     this.#assertOpen('resetUsage');
     const entry = this.#entry(ref.userId, ref.cycle, false);
     if (entry === undefined) return;
@@ -101,7 +140,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     entry.claimedThresholds.clear();
   }
 
-  async setLimit(command: SetLimitCommand): Promise<void> {
+  async setLimit(setLimitCommand: SetLimitCommand): Promise<void> {
+    const command = setLimitCommandFrom(setLimitCommand);
     this.#assertOpen('setLimit');
     const limit = command.limit === 0 ? null : command.limit;
     if (command.cycle === null) {
@@ -115,7 +155,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     if (limit !== null && command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
   }
 
-  async reserve(command: ReserveCommand): Promise<ReserveOutcome> {
+  async reserve(reserveCommand: ReserveCommand): Promise<ReserveOutcome> {
+    const command = reserveCommandFrom(reserveCommand);
     this.#assertOpen('reserve');
     const now = this.#clock.now();
     const entry = this.#entry(command.userId, command.cycle.start, true);
@@ -129,13 +170,18 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     if (limit !== null && currentUsage + reservedTokens + command.lease.tokens > limit) {
       return { granted: false, currentUsage, reservedTokens, limit, expiresAt: 0 };
     }
+    if (currentUsage + reservedTokens + command.lease.tokens > Number.MAX_SAFE_INTEGER) {
+      const key = `memory:${command.userId}:${command.cycle.start}`;
+      throw new CorruptUsageDataError(key, 'reserved', `${key} field reserved would pass ${Number.MAX_SAFE_INTEGER}; nothing was written`);
+    }
     const expiresAt = now + command.leaseMs;
     entry.leases.set(leaseMember(command.lease), { tokens: command.lease.tokens, expiresAt });
     if (command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
     return { granted: true, currentUsage, reservedTokens, limit, expiresAt };
   }
 
-  async releaseLease(command: ReleaseCommand): Promise<boolean> {
+  async releaseLease(releaseCommand: ReleaseCommand): Promise<boolean> {
+    const command = releaseCommandFrom(releaseCommand);
     this.#assertOpen('releaseLease');
     const entry = this.#entry(command.userId, command.cycle, false);
     const member = leaseMember(command.lease);
@@ -153,7 +199,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     const newlyCrossedPpm: number[] = [];
     if (entry === undefined) return { currentUsage: used, limit, newlyCrossedPpm }; // nothing used: nothing crossed
     for (const ppm of command.thresholdsPpm) {
-      const crossed = limit !== null && used * 1_000_000 >= ppm * limit;
+      const crossed = limit !== null && BigInt(used) * 1_000_000n >= BigInt(ppm) * BigInt(limit); // exact, as the script
       if (crossed && !entry.claimedThresholds.has(ppm)) {
         entry.claimedThresholds.add(ppm);
         newlyCrossedPpm.push(ppm);
@@ -162,6 +208,16 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
       }
     }
     return { currentUsage: used, limit, newlyCrossedPpm };
+  }
+
+  async alertedCycles(user: UserId): Promise<CycleStart[]> {
+    this.#assertOpen('alertedCycles');
+    const cycles: CycleStart[] = [];
+    for (const [key, entry] of this.#cycles) {
+      const [owner, cycle] = key.split('\u0000') as [UserId, CycleStart];
+      if (owner === user && entry.claimedThresholds.size > 0 && this.#entry(owner, cycle, false) !== undefined) cycles.push(cycle);
+    }
+    return cycles;
   }
 
   async probe(): Promise<StoreHealth> {
@@ -233,6 +289,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
 }
 
 const EMPTY: UsageCounters = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+const EMPTY_ENTRY = { ...EMPTY, otherTokens: 0 };
 
 // User ids cannot contain control characters, so NUL separates the parts unambiguously.
 function cycleKey(user: UserId, cycle: CycleStart): string {

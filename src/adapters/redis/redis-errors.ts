@@ -1,5 +1,5 @@
 import { CorruptUsageDataError, StoreUnavailableError, UsageError } from '../../domain/errors.js';
-import { CORRUPT_FIELD_ERROR } from './scripts/script.js';
+import { CORRUPT_FIELD_ERROR, OVERFLOW_FIELD_ERROR } from './scripts/script.js';
 
 /** Maps anything a Redis call threw to this package's errors. */
 export function toUsageError(operation: string, error: unknown, key: string): UsageError {
@@ -8,7 +8,14 @@ export function toUsageError(operation: string, error: unknown, key: string): Us
   const corrupt = new RegExp(`${CORRUPT_FIELD_ERROR} (\\w+)`).exec(message);
   if (corrupt !== null) {
     const field = corrupt[1] ?? 'unknown';
-    return new CorruptUsageDataError(key, field, `${key} field ${field} is not an integer; nothing was written`, {
+    return new CorruptUsageDataError(key, field, `${key} field ${field} is not an integer from 0 to ${Number.MAX_SAFE_INTEGER}; nothing was written`, {
+      cause: error,
+    });
+  }
+  const overflow = new RegExp(`${OVERFLOW_FIELD_ERROR} (\\w+)`).exec(message);
+  if (overflow !== null) {
+    const field = overflow[1] ?? 'unknown';
+    return new CorruptUsageDataError(key, field, `${key} field ${field} would pass ${Number.MAX_SAFE_INTEGER}; nothing was written`, {
       cause: error,
     });
   }

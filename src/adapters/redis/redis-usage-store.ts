@@ -3,6 +3,7 @@ import type {
   BatchRecordResult,
   CycleRef,
   LeaseRef,
+  ReadOptions,
   RecordOutcome,
   RecordUsageCommand,
   ReleaseCommand,
@@ -14,8 +15,19 @@ import type {
 } from '../../ports/usage-store.js';
 import type { AlertStateStore, SyncThresholdsCommand, SyncThresholdsOutcome } from '../../ports/alert-state-store.js';
 import type { HealthProbe, StoreHealth } from '../../ports/health-probe.js';
+import type { CycleStart } from '../../domain/billing-cycle.js';
 import { StoreUnavailableError } from '../../domain/errors.js';
+import { readOptions } from '../../domain/options.js';
+import {
+  cycleRefFrom,
+  recordBatchFrom,
+  recordCommandFrom,
+  releaseCommandFrom,
+  reserveCommandFrom,
+  setLimitCommandFrom,
+} from '../../domain/store-commands.js';
 import type { UsageError } from '../../domain/errors.js';
+import type { UserId } from '../../domain/user-id.js';
 import { createKeyBuilder } from './keys.js';
 import type { KeyBuilder, KeyOptions } from './keys.js';
 import { isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
@@ -68,13 +80,14 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     }
   }
 
-  async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
-    const call = this.#recordCall(command);
+  async recordUsage(recordCommand: RecordUsageCommand): Promise<RecordOutcome> {
+    const call = this.#recordCall(recordCommandFrom(recordCommand));
     const reply = await this.#call('recordUsage', call.keys[0], recordUsageScript, call.keys, call.args);
     return recordOutcome(reply, call.keys[0]);
   }
 
-  async recordUsageBatch(commands: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
+  async recordUsageBatch(batch: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
+    const commands = recordBatchFrom(batch);
     if (commands.length === 0) return [];
     const calls = commands.map((command) => this.#recordCall(command));
     const pipeline = this.#client('recordUsageBatch').pipeline();
@@ -124,7 +137,9 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     };
   }
 
-  async readUsage(ref: CycleRef): Promise<UsageSnapshot> {
+  async readUsage(cycleRef: CycleRef, options?: ReadOptions): Promise<UsageSnapshot> {
+    readOptions(options); // validated, then ignored: Redis is never stale
+    const ref = cycleRefFrom(cycleRef);
     const key = this.#keys.cycle(ref.userId, ref.cycle);
     const policyKey = this.#keys.policy(ref.userId);
     const keys = [key, policyKey, this.#keys.leases(ref.userId, ref.cycle)];
@@ -147,7 +162,8 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     };
   }
 
-  async resetUsage(ref: CycleRef): Promise<void> {
+  async resetUsage(cycleRef: CycleRef): Promise<void> {
+    const ref = cycleRefFrom(cycleRef);
     const key = this.#keys.cycle(ref.userId, ref.cycle);
     try {
       // One MULTI (one slot with hash tags): the counters go, usage_limit stays (an emptied hash
@@ -164,7 +180,8 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     }
   }
 
-  async setLimit(command: SetLimitCommand): Promise<void> {
+  async setLimit(setLimitCommand: SetLimitCommand): Promise<void> {
+    const command = setLimitCommandFrom(setLimitCommand);
     const key =
       command.cycle === null
         ? this.#keys.policy(command.userId)
@@ -175,7 +192,8 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     ]);
   }
 
-  async reserve(command: ReserveCommand): Promise<ReserveOutcome> {
+  async reserve(reserveCommand: ReserveCommand): Promise<ReserveOutcome> {
+    const command = reserveCommandFrom(reserveCommand);
     const { userId, cycle, lease } = command;
     const key = this.#keys.cycle(userId, cycle.start);
     const reply = await this.#call(
@@ -201,7 +219,8 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     };
   }
 
-  async releaseLease(command: ReleaseCommand): Promise<boolean> {
+  async releaseLease(releaseCommand: ReleaseCommand): Promise<boolean> {
+    const command = releaseCommandFrom(releaseCommand);
     const key = this.#keys.leases(command.userId, command.cycle);
     const reply = await this.#call('releaseLease', key, releaseLeaseScript, [key], [leaseMember(command.lease)]);
     return Number(reply) === 1;
@@ -214,11 +233,23 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       'syncThresholds',
       key,
       syncThresholdsScript,
-      [key, this.#keys.policy(userId), this.#keys.alerts(userId, cycle.start)],
-      [unixSeconds(cycle.retainUntil), ...command.thresholdsPpm.map(String)],
+      [key, this.#keys.policy(userId), this.#keys.alerts(userId, cycle.start), this.#keys.alertedCycles(userId)],
+      [unixSeconds(cycle.retainUntil), cycle.start, ...command.thresholdsPpm.map(String)],
     );
     const [used, limit, ...newly] = (reply as unknown[]).map(Number) as [number, number, ...number[]];
     return { currentUsage: used, limit: limit === -1 ? null : limit, newlyCrossedPpm: newly };
+  }
+
+  async alertedCycles(user: UserId): Promise<CycleStart[]> {
+    const key = this.#keys.alertedCycles(user);
+    let members: string[];
+    try {
+      members = await this.#client('alertedCycles').zrange(key, 0, -1);
+    } catch (error) {
+      throw toUsageError('alertedCycles', error, key);
+    }
+    // Only dates this package wrote; anything else in the key is ignored rather than trusted.
+    return members.filter((member) => DATE.test(member)) as CycleStart[];
   }
 
   async probe(): Promise<StoreHealth> {
@@ -302,6 +333,8 @@ function recordOutcome(reply: unknown, key: string): RecordOutcome {
 function leaseMember(lease: LeaseRef): string {
   return `${lease.id}:${lease.tokens}`;
 }
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 function unixSeconds(epochMs: number | null): string {
   return epochMs === null ? '0' : String(Math.ceil(epochMs / 1000));

@@ -199,7 +199,7 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
             () =>
               new BufferedUsageRecorder(store, accounting, config.buffer, logger.child({ component: 'buffer' }), {
                 metrics,
-                ...(monitor === null ? {} : { onWritten: (command) => void monitor.observe(command.userId, command.cycle.start) }),
+                ...(monitor === null ? {} : { onWritten: (command) => monitor.observe(command.userId, command.cycle.start) }),
               }),
           ),
         [TOKENS.UsageStore, TOKENS.UsageAccounting, TOKENS.Logger, TOKENS.Metrics, TOKENS.AlertMonitor],

@@ -5,13 +5,20 @@
 
 /**
  * `is_counter(value)`: a non-negative integer as this package writes it (no sign, no leading zeros),
- * with at most 18 digits so that adding a safe integer (< 2^53) cannot overflow int64 and fail half-way
- * through a script. A negative counter is corrupt: it would let usage hide under the limit.
+ * at most 2^53 - 1 (9007199254740991, compared as a 16-digit string), the most a JavaScript number holds
+ * exactly. So every counter a script reads is exact as a Lua double, and a reply never carries a value
+ * the client would reject after the script wrote it. A negative counter is corrupt: it would let usage
+ * hide under the limit.
  */
 export const IS_COUNTER_LUA = `local function is_counter(value)
+  if value == '0' then return true end
   local digits = string.match(value, '^([1-9]%d*)$')
-  return value == '0' or (digits ~= nil and #digits <= 18)
+  if digits == nil then return false end
+  return #digits < 16 or (#digits == 16 and digits <= '9007199254740991')
 end`;
+
+/** The largest counter value: 2^53 - 1, exact as a Lua double. */
+export const MAX_COUNTER_LUA = `local MAX_COUNTER = 9007199254740991`;
 
 /**
  * `used_and_limit(cycle_key, policy_key)`: the cycle's `total_tokens` (0 when absent) and its

@@ -1,12 +1,13 @@
-import { IS_COUNTER_LUA } from './lua-helpers.js';
+import { IS_COUNTER_LUA, MAX_COUNTER_LUA } from './lua-helpers.js';
 import type { RedisScript } from './script.js';
 
 /**
  * Adds token counts to one cycle hash, claims idempotency keys and frees a lease, atomically;
- * a claimed key makes it a no-op, and a corrupt counter makes it refuse, writing nothing.
+ * a claimed key makes it a no-op (that still claims the other key), and a corrupt counter or one
+ * the record would push past 2^53 - 1 makes it refuse, writing nothing.
  */
 export const recordUsageScript: RedisScript = {
-  name: 'turRecordUsageV4',
+  name: 'turRecordUsageV5',
   numberOfKeys: 4,
   lua: `--[[
   Records usage into one user's cycle.
@@ -23,27 +24,42 @@ export const recordUsageScript: RedisScript = {
   ARGV[7] how many idempotency keys are real: 0, 1 or 2
   ARGV[8] dedupe window in ms (PX of each claimed key)
   Reply: {duplicate (0 or 1), prompt_tokens, completion_tokens, total_tokens} after the update (a
-    duplicate writes nothing but frees its lease; each counter an integer, a bulk string or nil), or
-    the error 'TUR_CORRUPT <field>' when a counter is not a non-negative integer; then nothing is written.
+    duplicate writes no usage but frees its lease and claims its keys not yet claimed; each counter an
+    integer, a bulk string or nil), or, writing nothing: the error 'TUR_CORRUPT <field>' when a
+    counter is not an integer from 0 to 2^53 - 1, or 'TUR_OVERFLOW <field>' when the record would
+    push it past 2^53 - 1.
 ]]
 ${IS_COUNTER_LUA}
+${MAX_COUNTER_LUA}
 local key = KEYS[1]
 local fields = {'prompt_tokens', 'completion_tokens', 'other_tokens', 'total_tokens'}
 local claims = tonumber(ARGV[7])
+local duplicate = false
 for i = 1, claims do
-  if redis.call('EXISTS', KEYS[2 + i]) == 1 then
-    if ARGV[6] ~= '' then
-      redis.call('ZREM', KEYS[2], ARGV[6])
-    end
-    local current = redis.call('HMGET', key, fields[1], fields[2], fields[4])
-    return {1, current[1], current[2], current[3]}
+  if redis.call('EXISTS', KEYS[2 + i]) == 1 then duplicate = true end
+end
+if duplicate then
+  -- The other key names the same usage: claim it too, or a later write carrying only it counts again.
+  for i = 1, claims do
+    redis.call('SET', KEYS[2 + i], '1', 'PX', ARGV[8], 'NX')
   end
+  if ARGV[6] ~= '' then
+    redis.call('ZREM', KEYS[2], ARGV[6])
+  end
+  local current = redis.call('HMGET', key, fields[1], fields[2], fields[4])
+  return {1, current[1], current[2], current[3]}
 end
 local current = redis.call('HMGET', key, fields[1], fields[2], fields[3], fields[4])
 for i = 1, 4 do
   local value = current[i]
   if type(value) == 'string' and not is_counter(value) then
     return redis.error_reply('TUR_CORRUPT ' .. fields[i])
+  end
+end
+-- Both terms are at most 2^53 - 1, so the double sum exceeds MAX_COUNTER exactly when the true one does.
+for i = 1, 4 do
+  if (tonumber(current[i]) or 0) + tonumber(ARGV[i]) > MAX_COUNTER then
+    return redis.error_reply('TUR_OVERFLOW ' .. fields[i])
   end
 end
 for i = 1, 4 do

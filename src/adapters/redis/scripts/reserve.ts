@@ -1,9 +1,9 @@
-import { IS_COUNTER_LUA, LIVE_RESERVED_LUA, NOW_MS_LUA, USED_AND_LIMIT_LUA } from './lua-helpers.js';
+import { IS_COUNTER_LUA, LIVE_RESERVED_LUA, MAX_COUNTER_LUA, NOW_MS_LUA, USED_AND_LIMIT_LUA } from './lua-helpers.js';
 import type { RedisScript } from './script.js';
 
 /** Check-and-reserve in one step: `used + reserved + tokens <= limit`, or no limit, stores the lease. */
 export const reserveScript: RedisScript = {
-  name: 'turReserveV3',
+  name: 'turReserveV4',
   numberOfKeys: 3,
   lua: `--[[
   Drops expired leases, then holds tokens for one user's cycle if they fit under the effective limit.
@@ -15,9 +15,11 @@ export const reserveScript: RedisScript = {
   ARGV[3] lease duration in ms
   Reply: {granted (0 or 1), total_tokens, tokens held by other live leases, effective limit (-1 when
     none), lease expiry in ms by the server clock (0 when denied)}, or the error
-    'TUR_CORRUPT <field>' when total_tokens or a usage_limit is not a non-negative integer.
+    'TUR_CORRUPT <field>' when total_tokens or a usage_limit is not an integer from 0 to 2^53 - 1, or
+    'TUR_OVERFLOW reserved' when, without a limit, used + reserved + tokens would pass 2^53 - 1.
 ]]
 ${IS_COUNTER_LUA}
+${MAX_COUNTER_LUA}
 ${USED_AND_LIMIT_LUA}
 ${NOW_MS_LUA}
 ${LIVE_RESERVED_LUA}
@@ -28,6 +30,10 @@ local used, limit, corrupt = used_and_limit(KEYS[1], KEYS[2])
 if corrupt then return redis.error_reply('TUR_CORRUPT ' .. corrupt) end
 if limit ~= -1 and used + reserved + tonumber(ARGV[2]) > limit then
   return {0, used, reserved, limit, 0}
+end
+-- Only reachable without a limit (a limit is at most 2^53 - 1); keeps every reply sum exact.
+if used + reserved + tonumber(ARGV[2]) > MAX_COUNTER then
+  return redis.error_reply('TUR_OVERFLOW reserved')
 end
 local lease_ms = tonumber(ARGV[3])
 local expires_at = now + lease_ms

@@ -8,3 +8,6 @@ export interface RedisScript {
 
 /** The error prefix scripts use for a counter that is not an integer; the field name follows. */
 export const CORRUPT_FIELD_ERROR = 'TUR_CORRUPT';
+
+/** The error prefix scripts use when a write would push a counter past 2^53 - 1; the field name follows. */
+export const OVERFLOW_FIELD_ERROR = 'TUR_OVERFLOW';

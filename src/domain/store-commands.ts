@@ -1,0 +1,158 @@
+import { cycleStart } from './billing-cycle.js';
+import type { BillingCycle } from './billing-cycle.js';
+import { ValidationError } from './errors.js';
+import type { IdempotencyKey } from './idempotency.js';
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.js';
+import { integerOption, invalidOption, parseOptions } from './options.js';
+import type { OptionParser } from './options.js';
+import { tokenCount, usageLimit } from './token-count.js';
+import { describe, hasControlCharacters, userId } from './user-id.js';
+import type {
+  CycleRef,
+  LeaseRef,
+  RecordUsageCommand,
+  ReleaseCommand,
+  ReserveCommand,
+  SetLimitCommand,
+} from '../ports/usage-store.js';
+
+/*
+ * Validators of the `UsageStore` port's commands. The domain services build valid commands; stores
+ * and decorators are public too, so each of their methods checks its command with these (through the
+ * one options helper) before anything is sent or cached: a wrong-typed command is a `ValidationError`,
+ * never a write under a garbled key.
+ */
+
+const DAY_MS = 86_400_000;
+const MAX_EPOCH_MS = 8_640_000_000_000_000; // the largest Date
+
+const epochMs = integerOption(0, MAX_EPOCH_MS);
+
+const billingCycle: OptionParser<BillingCycle> = (value, field) => {
+  const spec = { start: cycleStart, retainUntil: (v: unknown, f: string) => (v === null ? null : epochMs(v, f)) };
+  const cycle = parseOptions(value, spec, { field, required: true });
+  if (cycle.start === undefined) {
+    throw new ValidationError('USAGE.INVALID_CYCLE_DATE', `${field}.start`, undefined, `${field}.start is required`);
+  }
+  if (!Object.hasOwn(value as object, 'retainUntil')) throw invalidOption(`${field}.retainUntil`, undefined, 'epoch ms or null');
+  return { start: cycle.start, retainUntil: cycle.retainUntil ?? null };
+};
+
+const LEASE_ID = /^[\w-]{1,128}$/;
+
+const lease: OptionParser<LeaseRef> = (value, field) => {
+  const parsed = parseOptions(
+    value,
+    {
+      id: (v, f) => {
+        if (typeof v === 'string' && LEASE_ID.test(v)) return v;
+        throw new ValidationError('USAGE.INVALID_RESERVATION', f, v, `${f} is not a lease id`);
+      },
+      tokens: (v, f) => tokenCount(v, f),
+    },
+    { field, required: true, code: 'USAGE.INVALID_RESERVATION' },
+  );
+  if (parsed.id === undefined || parsed.tokens === undefined) {
+    throw new ValidationError('USAGE.INVALID_RESERVATION', field, value, `${field} needs an id and tokens`);
+  }
+  return { id: parsed.id, tokens: parsed.tokens };
+};
+
+const storedKey: OptionParser<IdempotencyKey> = (value, field) => {
+  const ok =
+    typeof value === 'string' &&
+    /^[crg]:./su.test(value) &&
+    value.length <= MAX_IDEMPOTENCY_KEY_LENGTH + 2 &&
+    !hasControlCharacters(value) &&
+    value.isWellFormed();
+  if (!ok) {
+    const message = `${field} is not a namespaced idempotency key (c:, r: or g:)`;
+    throw new ValidationError('USAGE.INVALID_IDEMPOTENCY_KEY', field, value, message);
+  }
+  return value as IdempotencyKey;
+};
+
+const idempotencyKeys: OptionParser<IdempotencyKey[]> = (value, field) => {
+  if (!Array.isArray(value) || value.length > 2) throw invalidOption(field, value, 'an array of at most two keys');
+  return value.map((key, i) => storedKey(key, `${field}[${i}]`));
+};
+
+function required<T>(value: T | undefined, field: string, parse: OptionParser<T>): T {
+  return value === undefined ? parse(undefined, field) : value;
+}
+
+/** Validates a `CycleRef` (`{ userId, cycle }`). */
+export function cycleRefFrom(value: unknown, field = 'ref'): CycleRef {
+  const ref = parseOptions(value, { userId, cycle: cycleStart }, { field, required: true });
+  return { userId: required(ref.userId, 'userId', userId), cycle: required(ref.cycle, 'cycle', cycleStart) };
+}
+
+/** Validates a `RecordUsageCommand`. */
+export function recordCommandFrom(value: unknown, field = 'command'): RecordUsageCommand {
+  const spec = {
+    userId,
+    cycle: billingCycle,
+    promptTokens: tokenCount,
+    completionTokens: tokenCount,
+    otherTokens: tokenCount,
+    idempotencyKeys,
+    dedupeWindowMs: integerOption(1, 366 * DAY_MS),
+    releaseLease: (v: unknown, f: string) => (v === null ? null : lease(v, f)),
+  };
+  const c = parseOptions(value, spec, { field, required: true });
+  const command: RecordUsageCommand = {
+    userId: required(c.userId, 'userId', userId),
+    cycle: required(c.cycle, 'cycle', billingCycle),
+    promptTokens: required(c.promptTokens, 'promptTokens', tokenCount),
+    completionTokens: required(c.completionTokens, 'completionTokens', tokenCount),
+    otherTokens: required(c.otherTokens, 'otherTokens', tokenCount),
+    idempotencyKeys: required(c.idempotencyKeys, 'idempotencyKeys', idempotencyKeys),
+    dedupeWindowMs: required(c.dedupeWindowMs, 'dedupeWindowMs', spec.dedupeWindowMs),
+    releaseLease: c.releaseLease ?? null,
+  };
+  const total = command.promptTokens + command.completionTokens + command.otherTokens;
+  if (!Number.isSafeInteger(total)) {
+    const message = `the tokens of one record must add up to at most ${Number.MAX_SAFE_INTEGER}`;
+    throw new ValidationError('USAGE.INVALID_TOKEN_COUNT', 'totalTokens', total, message);
+  }
+  return command;
+}
+
+/** Validates a batch of `RecordUsageCommand`s (an array). */
+export function recordBatchFrom(value: unknown): RecordUsageCommand[] {
+  if (!Array.isArray(value)) throw invalidOption('commands', value, `an array of record commands, got ${describe(value)}`);
+  return value.map((command, i) => recordCommandFrom(command, `commands[${i}]`));
+}
+
+/** Validates a `SetLimitCommand`. */
+export function setLimitCommandFrom(value: unknown): SetLimitCommand {
+  const spec = { userId, limit: usageLimit, cycle: (v: unknown, f: string) => (v === null ? null : billingCycle(v, f)) };
+  const c = parseOptions(value, spec, { field: 'command', required: true });
+  return {
+    userId: required(c.userId, 'userId', userId),
+    limit: required(c.limit, 'limit', usageLimit),
+    cycle: c.cycle ?? null,
+  };
+}
+
+/** Validates a `ReserveCommand`. */
+export function reserveCommandFrom(value: unknown): ReserveCommand {
+  const leaseMs = integerOption(1, DAY_MS);
+  const c = parseOptions(value, { userId, cycle: billingCycle, lease, leaseMs }, { field: 'command', required: true });
+  return {
+    userId: required(c.userId, 'userId', userId),
+    cycle: required(c.cycle, 'cycle', billingCycle),
+    lease: required(c.lease, 'lease', lease),
+    leaseMs: required(c.leaseMs, 'leaseMs', leaseMs),
+  };
+}
+
+/** Validates a `ReleaseCommand`. */
+export function releaseCommandFrom(value: unknown): ReleaseCommand {
+  const c = parseOptions(value, { userId, cycle: cycleStart, lease }, { field: 'command', required: true });
+  return {
+    userId: required(c.userId, 'userId', userId),
+    cycle: required(c.cycle, 'cycle', cycleStart),
+    lease: required(c.lease, 'lease', lease),
+  };
+}
