@@ -44,29 +44,66 @@ export class UsageRanking {
   /** The `n` users with the most total tokens in the cycle (default: the current one); ties by user id. */
   async top(cycleStartDate?: unknown, options: TopOptions = {}): Promise<TopReport> {
     const n = bounded(options.n, 'n', 10, 1_000);
-    const batchSize = bounded(options.batchSize, 'batchSize', 500, 10_000);
-    const cycle = this.#calendar.resolve(cycleStartDate).start;
+    const scan = this.pages(cycleStartDate, options);
     let best: TopUser[] = [];
-    let [scanned, skipped] = [0, 0];
-    for await (const page of this.#inspector.scanCycles({ cycle, batchSize })) {
-      for (const record of page) {
-        if (record.target.kind !== 'cycle') continue;
-        scanned += 1;
-        const fields = record.type === 'hash' ? record.fields : null;
-        const values = fields && [fields['prompt_tokens'] ?? '0', fields['completion_tokens'] ?? '0', fields['total_tokens'] ?? '0'];
-        if (values === null || !values.every((value) => COUNTER.test(value))) {
-          skipped += 1;
-          continue;
-        }
-        const [promptTokens, completionTokens, totalTokens] = values.map(Number) as [number, number, number];
-        best.push({ userId: record.target.userId, cycleStartDate: cycle, promptTokens, completionTokens, totalTokens });
-      }
+    for await (const page of scan.pages) {
+      best.push(...page);
       // Trim now and then rather than per record: amortised O(log n) per user, and at most 2n kept.
       if (best.length > 2 * n) best = rank(best).slice(0, n);
-      options.onPage?.(scanned);
+      options.onPage?.(scan.scanned);
     }
-    return { cycleStartDate: cycle, users: rank(best).slice(0, n), scanned, skipped };
+    return { cycleStartDate: scan.cycleStartDate, users: rank(best).slice(0, n), scanned: scan.scanned, skipped: scan.skipped };
   }
+
+  /**
+   * Every user's counters in the cycle (default: the current one), one SCAN page at a time, for
+   * exports. Validates at once (throws `ValidationError`); `scanned` and `skipped` (hashes with a
+   * corrupt counter, left out) grow as the pages are read.
+   */
+  pages(cycleStartDate?: unknown, options: { readonly batchSize?: unknown } = {}): UsagePages {
+    const batchSize = bounded(options.batchSize, 'batchSize', 500, 10_000);
+    const cycle = this.#calendar.resolve(cycleStartDate).start;
+    const inspector = this.#inspector;
+    const counts = { scanned: 0, skipped: 0 };
+    async function* pages(): AsyncGenerator<readonly TopUser[]> {
+      for await (const page of inspector.scanCycles({ cycle, batchSize })) {
+        const rows: TopUser[] = [];
+        for (const record of page) {
+          if (record.target.kind !== 'cycle') continue;
+          counts.scanned += 1;
+          const fields = record.type === 'hash' ? record.fields : null;
+          const values = fields && [fields['prompt_tokens'] ?? '0', fields['completion_tokens'] ?? '0', fields['total_tokens'] ?? '0'];
+          if (values === null || !values.every((value) => COUNTER.test(value))) {
+            counts.skipped += 1;
+            continue;
+          }
+          const [promptTokens, completionTokens, totalTokens] = values.map(Number) as [number, number, number];
+          rows.push({ userId: record.target.userId, cycleStartDate: cycle, promptTokens, completionTokens, totalTokens });
+        }
+        yield rows;
+      }
+    }
+    return {
+      cycleStartDate: cycle,
+      pages: pages(),
+      get scanned() {
+        return counts.scanned;
+      },
+      get skipped() {
+        return counts.skipped;
+      },
+    };
+  }
+}
+
+/** A cycle's users page by page; the counts are running totals. */
+export interface UsagePages {
+  readonly cycleStartDate: string;
+  readonly pages: AsyncIterable<readonly TopUser[]>;
+  /** Cycle hashes read so far. */
+  readonly scanned: number;
+  /** Hashes left out so far because a counter is not an integer. */
+  readonly skipped: number;
 }
 
 function rank(users: TopUser[]): TopUser[] {

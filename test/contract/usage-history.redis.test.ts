@@ -67,4 +67,14 @@ describeRedis('usage history on real Redis', () => {
     expect(await repo.getUsageStats('corrupt-user', '2024-01-01')).toEqual({ promptTokens: 1, completionTokens: 1, totalTokens: 2 });
     await expect(repo.usageHistory('corrupt-user', { from: '2024-01-01', to: '2024-01-31' })).rejects.toBeInstanceOf(CorruptUsageDataError);
   });
+
+  it('refuses a record that would push a rollup field past 2^53 (Lua numbers are doubles), writing nothing', async () => {
+    const key = `${prefix}:huge-user:2024-01-01`;
+    await repo.incrementDetailedUsage('huge-user', 1, 0, '2024-01-01');
+    const [dayField] = Object.keys(await raw.hgetall(`${key}:daily`));
+    await raw.hset(`${key}:daily`, dayField as string, `${Number.MAX_SAFE_INTEGER}:0:${Number.MAX_SAFE_INTEGER}`);
+    await expect(repo.incrementDetailedUsage('huge-user', 1, 0, '2024-01-01')).rejects.toMatchObject({ code: 'USAGE.CORRUPT_DATA', field: 'daily' });
+    expect(await repo.getUsageStats('huge-user', '2024-01-01')).toEqual({ promptTokens: 1, completionTokens: 0, totalTokens: 1 });
+    expect(await raw.hget(`${key}:daily`, dayField as string)).toBe(`${Number.MAX_SAFE_INTEGER}:0:${Number.MAX_SAFE_INTEGER}`);
+  });
 });
