@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createTokenUsageRepository, CorruptUsageDataError } from '../../src/index.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { describeRedis, redisUrl, uniquePrefix } from '../support/redis.js';
 import { rawRedis } from '../support/redis-store.js';
@@ -55,6 +56,25 @@ describeRedis('usage history on real Redis', () => {
     expect(dailyExpiry).toBe(hashExpiry);
     await repo.resetUsage('ttl-user');
     expect(await raw.exists(`${prefix}:ttl-user:${cycle}:daily`)).toBe(0);
+  });
+
+  it('moves the rollup expiry with the cycle hash when a limit is set on an ended cycle later', async () => {
+    const clock = new FakeClock(Date.now());
+    const late = createTokenUsageRepository({ config: { redis: { url: redisUrl }, keyPrefix: prefix }, clock, logger: new RecordingLogger() });
+    try {
+      const old = new Date(Date.now() - 70 * 86_400_000).toISOString().slice(0, 8) + '01';
+      await late.incrementDetailedUsage('late-limit', 1, 1, old);
+      clock.advance(3 * 86_400_000); // the retention of an ended cycle counts from now
+      await late.setUsageLimit('late-limit', 500, old);
+      const [hashExpiry, dailyExpiry] = await Promise.all([
+        raw.call('EXPIRETIME', `${prefix}:late-limit:${old}`),
+        raw.call('EXPIRETIME', `${prefix}:late-limit:${old}:daily`),
+      ]);
+      expect(Number(hashExpiry)).toBeGreaterThan(Date.now() / 1000 + 2 * 86_400);
+      expect(dailyExpiry).toBe(hashExpiry);
+    } finally {
+      await late.close();
+    }
   });
 
   it('refuses to record, writing nothing, when a rollup field is corrupt', async () => {
