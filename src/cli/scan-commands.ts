@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { EXIT, UsageArgumentError } from './exit-codes.js';
-import { csvRecord, table } from './format.js';
+import { csvRecord, limitText, table } from './format.js';
 import { scanProgress } from './progress.js';
 import { positiveInteger } from './usage-commands.js';
 import type { Runner } from './usage-commands.js';
@@ -23,20 +23,27 @@ export function addScanCommands(program: Command, run: Runner): void {
     .description('the users with the most total tokens in a cycle')
     .option('-c, --cycle <date>', 'cycle start YYYY-MM-DD (default: the current cycle)')
     .option('-n, --count <n>', 'how many users (1-1000)', '10')
+    .option('--by <total|limit>', 'most tokens, or nearest their limit', 'total')
     .option('--batch-size <n>', 'hashes per SCAN page (default 500)')
     .option('--no-progress', 'no progress display on stderr')
     .action(
-      run(async (ctx, options: ScanOptions & { count: string }) => {
+      run(async (ctx, options: ScanOptions & { count: string; by: string }) => {
         const n = positiveInteger(options.count, '--count');
         const progress = scanProgress(ctx.io.stderr, options.progress && !ctx.json, 'top');
         const batchSize = batch(options);
         const report = await ctx
           .repo()
-          .top(options.cycle, n, { ...(batchSize === undefined ? {} : { batchSize }), onPage: (scanned) => progress.update(scanned, '') })
+          .top(options.cycle, n, { by: options.by as 'total', ...(batchSize === undefined ? {} : { batchSize }), onPage: (scanned) => progress.update(scanned, '') })
           .finally(() => progress.stop());
         if (ctx.json) return ctx.printJson(report);
         ctx.line(`cycle ${report.cycleStartDate}: ${report.scanned.toLocaleString('en-US')} users scanned${report.skipped > 0 ? `, ${report.skipped} corrupt skipped` : ''}`);
-        ctx.line(table(['#', 'user', 'prompt', 'completion', 'total'], report.users.map((u, i) => [i + 1, u.userId, u.promptTokens, u.completionTokens, u.totalTokens])));
+        const used = (fraction: number | null): string => (fraction === null ? '-' : `${(fraction * 100).toFixed(1)}%`);
+        ctx.line(
+          table(
+            ['#', 'user', 'prompt', 'completion', 'total', 'limit', 'used'],
+            report.users.map((u, i) => [i + 1, u.userId, u.promptTokens, u.completionTokens, u.totalTokens, limitText(u.limit), used(u.usedFraction)]),
+          ),
+        );
       }),
     );
 

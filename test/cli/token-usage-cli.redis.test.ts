@@ -72,6 +72,7 @@ describeRedis('the token-usage CLI as a process against real Redis', () => {
       ['check', 'u1', '--tokens', 'lots'],
       ['export', '--format', 'xml'],
       ['top', '--count', '0'],
+      ['top', '--by', 'mood'],
       ['history', 'u1', '--granularity', 'hour'],
       ['verify', '--all-cycles', '--user', 'u1'],
       ['frobnicate'],
@@ -144,6 +145,9 @@ describeRedis('the token-usage CLI as a process against real Redis', () => {
       run('export', '--cycle', cycle, '--format', 'json', '--batch-size', '5'),
     ]);
     expect(JSON.parse(top.stdout).users.map((u: { userId: string }) => u.userId)).toEqual(['exp-11', 'exp-10', 'exp-09']);
+    await repo.setUsageLimit('exp-01', 102, cycle);
+    const nearest = await run('top', '--cycle', cycle, '--by', 'limit');
+    expect(nearest.stdout).toMatch(/1\s+exp-01\s+101\s+1\s+102\s+102\s+100\.0%/);
     const lines = csv.stdout.split('\r\n').filter((line) => line !== '');
     expect(lines[0]).toBe('user_id,cycle_start_date,prompt_tokens,completion_tokens,total_tokens');
     expect(lines.slice(1).sort()).toEqual(
