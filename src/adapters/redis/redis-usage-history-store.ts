@@ -18,8 +18,8 @@ const VALUE = /^(\d+):(\d+):(\d+)$/;
 
 /**
  * Reads the `<prefix>:<user>:<cycle>:daily` hashes the record script writes (a field per day,
- * `prompt:completion:total`): one pipelined HGETALL
- * per cycle. All of them are one user's keys, so with hash tags they share a Cluster slot.
+ * `prompt:completion:total`): one pipelined HGETALL per cycle. All of them are one user's keys, so
+ * with hash tags they share a Cluster slot.
  */
 export class RedisUsageHistoryStore implements UsageHistoryStore {
   readonly #clients: readonly (Redis | Cluster)[];
