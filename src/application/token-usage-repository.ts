@@ -19,6 +19,8 @@ import type { ActualUsage, ConsumeCheck, Reservation, ReserveResult } from '../d
 import type { RecordUsageInput, UsageAccounting } from '../domain/usage-accounting.js';
 import { guardOptions } from '../domain/usage-guard.js';
 import type { GuardOptions, UsageGuard } from '../domain/usage-guard.js';
+import type { UsageHistory, UsageHistoryQuery, UsageProjection, UsageWindow } from '../domain/usage-history.js';
+import type { TopOptions, TopReport, UsagePages, UsageRanking } from '../domain/usage-ranking.js';
 import type { UsageAlert } from '../ports/alert-sink.js';
 import type { Clock } from '../ports/clock.js';
 import type { HealthProbe } from '../ports/health-probe.js';
@@ -47,6 +49,10 @@ export interface TokenUsageServices {
   readonly recorder: LazyRecorder;
   /** Builds the consistency verifier on first use (throws `ConfigError` for a store it cannot inspect). */
   readonly verifier: () => ConsistencyVerifier;
+  /** Builds the history service on first use (throws `ConfigError` for a store without daily rollups). */
+  readonly history: () => UsageHistory;
+  /** Builds the ranking on first use (throws `ConfigError` for a store it cannot inspect). */
+  readonly ranking: () => UsageRanking;
 }
 
 /** Options of a recording call. */
@@ -304,6 +310,34 @@ export class TokenUsageRepository {
       if (userId !== undefined) return verifier.verifyUser(userId, cycleStartDate ?? s.calendar.currentStart(), verify);
       return verifier.verifyCycle(allCycles === true ? undefined : (cycleStartDate ?? s.calendar.currentStart()), verify);
     });
+  }
+
+  /**
+   * The user's usage per local day (`granularity: 'day'`, the default) or per billing cycle, from
+   * `from` to `to` (`YYYY-MM-DD`, both included; default the current cycle's start to today). Day rows
+   * come from the daily rollups the record step writes atomically with the counters, so a cycle's
+   * days always sum to its counters. See README "Usage history".
+   */
+  usageHistory(userId: string, query?: UsageHistoryQuery): Promise<UsageWindow[]> {
+    return this.#run('usageHistory', 'read', (s) => s.history().history(userId, query));
+  }
+
+  /** The cycle's burn rate and the date the limit is reached at that rate (default: the current cycle). */
+  projectUsage(userId: string, cycleStartDate?: string): Promise<UsageProjection> {
+    return this.#run('projectUsage', 'read', (s) => s.history().project(userId, cycleStartDate));
+  }
+
+  /** The `n` users (default 10) with the most total tokens in the cycle (default: the current one), by SCAN. */
+  top(cycleStartDate?: string, n?: number, options: Omit<TopOptions, 'n'> = {}): Promise<TopReport> {
+    return this.#run('top', 'read', (s) => s.ranking().top(cycleStartDate, { ...options, n }));
+  }
+
+  /**
+   * Every user's counters in the cycle (default: the current one), one SCAN page of `batchSize`
+   * (default 500) at a time, for exports: memory holds one page. Throws `ValidationError` at once.
+   */
+  usagePages(cycleStartDate?: string, options: { readonly batchSize?: number } = {}): UsagePages {
+    return this.#servicesOrThrow().ranking().pages(cycleStartDate, options);
   }
 
   /**

@@ -98,6 +98,7 @@ export function recordCommandFrom(value: unknown, field = 'command'): RecordUsag
     idempotencyKeys,
     dedupeWindowMs: integerOption(1, 366 * DAY_MS),
     releaseLease: (v: unknown, f: string) => (v === null ? null : lease(v, f)),
+    rollupDay: cycleStart,
   };
   const c = parseOptions(value, spec, { field, required: true });
   const command: RecordUsageCommand = {
@@ -109,6 +110,7 @@ export function recordCommandFrom(value: unknown, field = 'command'): RecordUsag
     idempotencyKeys: required(c.idempotencyKeys, 'idempotencyKeys', idempotencyKeys),
     dedupeWindowMs: required(c.dedupeWindowMs, 'dedupeWindowMs', spec.dedupeWindowMs),
     releaseLease: c.releaseLease ?? null,
+    rollupDay: required(c.rollupDay, 'rollupDay', cycleStart),
   };
   const total = command.promptTokens + command.completionTokens + command.otherTokens;
   if (!Number.isSafeInteger(total)) {

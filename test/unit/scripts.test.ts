@@ -9,9 +9,9 @@ const SCRIPTS = [...ALL_SCRIPTS, repairHashScript];
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
 const PINNED: Record<string, string> = {
-  turRecordUsageV5: 'd1b9130ee602698174d6b6f8984c74d2cc866901',
+  turRecordUsageV6: 'd7b2f3afead3e61cff7235a3939a3aa086e84cb4',
   turReadUsageV2: 'cc40c1593a6827adc096ccb03895fa24d7543a19',
-  turSetLimitV1: '665e3e6a7cdc8b92876f5cddbd8b2c93f4727fd5',
+  turSetLimitV2: 'c161a0411db5524ae3a65f1f5bf371b8b1b84019',
   turReserveV4: 'cdca727c9e27a3bc9b440a4912a2cd3e09e2923f',
   turReleaseLeaseV1: '57ac050124e5d906c194cdafbd8dd3b0a46c4a32',
   turSyncThresholdsV4: '4c52782024f6252a2b4ccbf92d2e63f65162c98b',

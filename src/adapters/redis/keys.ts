@@ -29,6 +29,8 @@ export interface KeyBuilder {
   alerts(user: UserId, cycle: CycleStart): string;
   /** The cycles of a user with claimed alert thresholds (sorted set, score = retention ms): `<prefix>:<user>:alerted`. */
   alertedCycles(user: UserId): string;
+  /** A cycle's daily rollups (hash, field `<YYYY-MM-DD>` = `prompt:completion:total`): `<prefix>:<user>:<YYYY-MM-DD>:daily`. */
+  daily(user: UserId, cycle: CycleStart): string;
   /** The health-check key, shared by all users and touching none: `<prefix>:__health__`. */
   health(): string;
   /** One claimed idempotency key: `<prefix>:<user>:idem:<sha1 of the key>`. */
@@ -59,6 +61,7 @@ export function createKeyBuilder(options: KeyOptions): KeyBuilder {
     leases: (id, cycle) => `${user(id)}:${cycle}:leases`,
     alerts: (id, cycle) => `${user(id)}:${cycle}:alerts`,
     alertedCycles: (id) => `${user(id)}:alerted`,
+    daily: (id, cycle) => `${user(id)}:${cycle}:daily`,
     health: () => `${prefix}:__health__`,
     idempotency: (id, key) => `${user(id)}:idem:${createHash('sha1').update(key).digest('hex')}`,
     // The prefix holds no glob metacharacter (checked above), so it matches itself literally.
