@@ -9,11 +9,11 @@ const SCRIPTS = [...ALL_SCRIPTS, repairHashScript];
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
 const PINNED: Record<string, string> = {
-  turRecordUsageV4: '9fbdb43f423a4a0b3ab3bc52f320e0c21ad994bd',
-  turReadUsageV2: 'cc40c1593a6827adc096ccb03895fa24d7543a19',
+  turRecordUsageV5: 'd678dc5c702562e9eaaa673410e06416b3edc149',
+  turReadUsageV3: '2c6edea7fb367fd99ab521694282a9900b6b34b9',
   turSetLimitV1: '665e3e6a7cdc8b92876f5cddbd8b2c93f4727fd5',
-  turReserveV3: 'e2f04adb559bc1cf0144ec2f8fb0a0e7f8772d70',
-  turReleaseLeaseV1: '57ac050124e5d906c194cdafbd8dd3b0a46c4a32',
+  turReserveV4: 'fda3ac3772c6133a9e10f70e76bad4edc40fcb0d',
+  turReleaseLeaseV2: '0f301fa57dbfb25e18947152d28c5f1ea2675fc8',
   turSyncThresholdsV3: '0e3cfa2e6b16e9dfc8d35e181cd7b9f6f7751269',
   turRepairHashV1: '68ead592df9a7be447be0ea10c885fc725e00aa4',
 };

@@ -103,13 +103,19 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     });
   }
 
-  #recordCall(command: RecordUsageCommand): { keys: [string, string, string, string]; args: string[] } {
+  #recordCall(command: RecordUsageCommand): { keys: [string, string, string, string, string]; args: string[] } {
     const { userId, cycle, idempotencyKeys } = command;
     const key = this.#keys.cycle(userId, cycle.start);
     if (idempotencyKeys.length > 2) throw new TypeError('recordUsage takes at most two idempotency keys');
     const claims = idempotencyKeys.map((idem) => this.#keys.idempotency(userId, idem));
     return {
-      keys: [key, this.#keys.leases(userId, cycle.start), claims[0] ?? key, claims[1] ?? key],
+      keys: [
+        key,
+        this.#keys.leases(userId, cycle.start),
+        this.#keys.leaseTotal(userId, cycle.start),
+        claims[0] ?? key,
+        claims[1] ?? key,
+      ],
       args: [
         String(command.promptTokens),
         String(command.completionTokens),
@@ -127,7 +133,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
   async readUsage(ref: CycleRef): Promise<UsageSnapshot> {
     const key = this.#keys.cycle(ref.userId, ref.cycle);
     const policyKey = this.#keys.policy(ref.userId);
-    const keys = [key, policyKey, this.#keys.leases(ref.userId, ref.cycle)];
+    const keys = [key, policyKey, this.#keys.leases(ref.userId, ref.cycle), this.#keys.leaseTotal(ref.userId, ref.cycle)];
     const call = (): Promise<unknown> => this.#call('readUsage', key, readUsageScript, keys, []);
     let reply: unknown;
     try {
@@ -182,7 +188,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       'reserve',
       key,
       reserveScript,
-      [key, this.#keys.policy(userId), this.#keys.leases(userId, cycle.start)],
+      [key, this.#keys.policy(userId), this.#keys.leases(userId, cycle.start), this.#keys.leaseTotal(userId, cycle.start)],
       [leaseMember(lease), String(lease.tokens), String(command.leaseMs)],
     );
     const [granted, used, reserved, limit, expiresAt] = (reply as unknown[]).map(Number) as [
@@ -203,7 +209,8 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
 
   async releaseLease(command: ReleaseCommand): Promise<boolean> {
     const key = this.#keys.leases(command.userId, command.cycle);
-    const reply = await this.#call('releaseLease', key, releaseLeaseScript, [key], [leaseMember(command.lease)]);
+    const total = this.#keys.leaseTotal(command.userId, command.cycle);
+    const reply = await this.#call('releaseLease', key, releaseLeaseScript, [key, total], [leaseMember(command.lease)]);
     return Number(reply) === 1;
   }
 

@@ -1,4 +1,4 @@
-import { IS_COUNTER_LUA } from './lua-helpers.js';
+import { IS_COUNTER_LUA, LEASE_TOTAL_LUA } from './lua-helpers.js';
 import type { RedisScript } from './script.js';
 
 /**
@@ -6,20 +6,21 @@ import type { RedisScript } from './script.js';
  * a claimed key makes it a no-op, and a corrupt counter makes it refuse, writing nothing.
  */
 export const recordUsageScript: RedisScript = {
-  name: 'turRecordUsageV4',
-  numberOfKeys: 4,
+  name: 'turRecordUsageV5',
+  numberOfKeys: 5,
   lua: `--[[
   Records usage into one user's cycle.
   KEYS[1] cycle hash <prefix>:<user>:<YYYY-MM-DD>
   KEYS[2] cycle leases zset <prefix>:<user>:<YYYY-MM-DD>:leases
-  KEYS[3] first idempotency key <prefix>:<user>:idem:<sha1> (KEYS[1] as a placeholder when unused)
-  KEYS[4] second idempotency key (KEYS[1] as a placeholder when unused)
+  KEYS[3] running total of KEYS[2]'s tokens <prefix>:<user>:<YYYY-MM-DD>:leases:total
+  KEYS[4] first idempotency key <prefix>:<user>:idem:<sha1> (KEYS[1] as a placeholder when unused)
+  KEYS[5] second idempotency key (KEYS[1] as a placeholder when unused)
   ARGV[1] prompt tokens to add (decimal integer >= 0)
   ARGV[2] completion tokens to add
   ARGV[3] other tokens to add (not broken down into prompt and completion)
   ARGV[4] total tokens to add: ARGV[1] + ARGV[2] + ARGV[3], summed by the caller (exact, < 2^53)
   ARGV[5] retain until, Unix seconds for EXPIREAT; '0' leaves the TTL alone
-  ARGV[6] lease member 'id:tokens' to remove from KEYS[2], even for a duplicate; '' for none
+  ARGV[6] lease member 'id:tokens' to remove from KEYS[2] (and KEYS[3]), even for a duplicate; '' for none
   ARGV[7] how many idempotency keys are real: 0, 1 or 2
   ARGV[8] dedupe window in ms (PX of each claimed key)
   Reply: {duplicate (0 or 1), prompt_tokens, completion_tokens, total_tokens} after the update (a
@@ -27,13 +28,14 @@ export const recordUsageScript: RedisScript = {
     the error 'TUR_CORRUPT <field>' when a counter is not a non-negative integer; then nothing is written.
 ]]
 ${IS_COUNTER_LUA}
+${LEASE_TOTAL_LUA}
 local key = KEYS[1]
 local fields = {'prompt_tokens', 'completion_tokens', 'other_tokens', 'total_tokens'}
 local claims = tonumber(ARGV[7])
 for i = 1, claims do
-  if redis.call('EXISTS', KEYS[2 + i]) == 1 then
+  if redis.call('EXISTS', KEYS[3 + i]) == 1 then
     if ARGV[6] ~= '' then
-      redis.call('ZREM', KEYS[2], ARGV[6])
+      drop_lease(KEYS[2], KEYS[3], ARGV[6])
     end
     local current = redis.call('HMGET', key, fields[1], fields[2], fields[4])
     return {1, current[1], current[2], current[3]}
@@ -55,10 +57,10 @@ if ARGV[5] ~= '0' then
   redis.call('EXPIREAT', key, ARGV[5])
 end
 if ARGV[6] ~= '' then
-  redis.call('ZREM', KEYS[2], ARGV[6])
+  drop_lease(KEYS[2], KEYS[3], ARGV[6])
 end
 for i = 1, claims do
-  redis.call('SET', KEYS[2 + i], '1', 'PX', ARGV[8])
+  redis.call('SET', KEYS[3 + i], '1', 'PX', ARGV[8])
 end
 return {0, current[1], current[2], current[4]}
 `,
