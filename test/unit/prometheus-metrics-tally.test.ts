@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_DURATION_BUCKETS, PrometheusMetrics } from '../../src/adapters/metrics/prometheus-metrics.js';
 import type { OperationName, OperationOutcome, TokenType } from '../../src/ports/metrics.js';
@@ -91,6 +91,20 @@ describe('PrometheusMetrics local aggregation', () => {
     expect(text).toContain('token_usage_tokens_recorded_total{type="prompt"} 100000\n');
     expect(text).toContain('token_usage_operation_duration_seconds_bucket{le="0.0005",operation="record"} 1000\n');
     expect(text).toContain('token_usage_operation_duration_seconds_count{operation="record"} 1000\n');
+  });
+
+  it('sets the buffered-records gauge on collect only, to the latest value any instance sharing it reported', async () => {
+    const registry = new Registry();
+    const first = new PrometheusMetrics({ registry });
+    const second = new PrometheusMetrics({ registry });
+    const set = vi.spyOn(Gauge.prototype, 'set');
+    for (let i = 0; i <= 500; i += 1) first.bufferedRecords(i);
+    second.bufferedRecords(7);
+    expect(set).not.toHaveBeenCalled();
+    expect(await registry.metrics()).toContain('\ntoken_usage_buffered_records 7\n');
+    first.bufferedRecords(3);
+    expect(await first.exposition()).toContain('\ntoken_usage_buffered_records 3\n');
+    expect(await second.exposition()).toContain('\ntoken_usage_buffered_records 3\n');
   });
 
   it('publishes on every way of collecting: registry.metrics(), getMetricsAsJSON() and metric.get()', async () => {

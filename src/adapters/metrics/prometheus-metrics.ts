@@ -39,6 +39,8 @@ const OPERATION_INDEX = indexOf(OPERATIONS);
 const OUTCOME_NAMES = Object.keys(OUTCOMES);
 const OUTCOME_INDEX = indexOf(OUTCOMES);
 
+const LATEST = new WeakMap<object, { value: number; dirty: boolean }>();
+
 const allowed = <T extends string>(set: Record<T, true>, value: string): value is T => Object.hasOwn(set, value);
 
 /**
@@ -57,7 +59,7 @@ const allowed = <T extends string>(set: Record<T, true>, value: string): value i
  * first one's histogram buckets win); a different metric already under one of the names is a `ConfigError`.
  * Serve `exposition()` with `contentType` on your `/metrics` route.
  *
- * The per-call methods (`tokensRecorded`, `operation`) only add to local arrays; the sums reach
+ * The per-call methods (`tokensRecorded`, `operation`, `bufferedRecords`) only write local arrays; the sums reach
  * prom-client when the registry is collected, so a call costs tens of nanoseconds instead of a label
  * hash and a histogram lookup, and the exposition is the same.
  */
@@ -76,6 +78,7 @@ export class PrometheusMetrics implements Metrics {
     (i) => ({ operation: OPERATION_NAMES[Math.floor(i / OUTCOME_NAMES.length)]!, outcome: OUTCOME_NAMES[i % OUTCOME_NAMES.length]! }),
   );
   readonly #durationTally: HistogramTally<'operation'>;
+  readonly #bufferedCell: { value: number; dirty: boolean };
 
   constructor(options: PrometheusMetricsOptions = {}) {
     const prefix = options.prefix ?? 'token_usage_';
@@ -131,6 +134,18 @@ export class PrometheusMetrics implements Metrics {
     publishOnCollect(this.#tokens, () => this.#tokenTally.publish(this.#tokens));
     publishOnCollect(this.#operations, () => this.#operationTally.publish(this.#operations));
     publishOnCollect(this.#durations, () => this.#durationTally.publish(this.#durations));
+    // Set on every buffered record: the latest value (shared by instances on one gauge) is set on collect.
+    let cell = LATEST.get(this.#buffered);
+    if (cell === undefined) {
+      const created = { value: 0, dirty: false };
+      cell = created;
+      LATEST.set(this.#buffered, created);
+      publishOnCollect(this.#buffered, () => {
+        if (created.dirty) this.#buffered.set(created.value);
+        created.dirty = false;
+      });
+    }
+    this.#bufferedCell = cell;
   }
 
   /** The `Content-Type` of `exposition()`. */
@@ -160,7 +175,10 @@ export class PrometheusMetrics implements Metrics {
   }
 
   bufferedRecords(count: number): void {
-    if (Number.isFinite(count) && count >= 0) this.#buffered.set(count);
+    if (Number.isFinite(count) && count >= 0) {
+      this.#bufferedCell.value = count;
+      this.#bufferedCell.dirty = true;
+    }
   }
 
   exposition(): Promise<string> {
