@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ALL_SCRIPTS } from '../../src/adapters/redis/scripts/all.js';
+import { applyBatchScript } from '../../src/adapters/redis/scripts/apply-batch.js';
 import { repairHashScript } from '../../src/adapters/redis/scripts/repair-hash.js';
 
-// The store's scripts, plus the consistency verifier's (defined by RedisUsageInspector, not the store).
-const SCRIPTS = [...ALL_SCRIPTS, repairHashScript];
+// The store's scripts, the coalesced batch (spliced from the record and reserve scripts: editing either
+// changes its SHA too), and the consistency verifier's (defined by RedisUsageInspector, not the store).
+const SCRIPTS = [...ALL_SCRIPTS, applyBatchScript, repairHashScript];
 
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
@@ -15,6 +17,7 @@ const PINNED: Record<string, string> = {
   turReserveV4: 'fda3ac3772c6133a9e10f70e76bad4edc40fcb0d',
   turReleaseLeaseV2: '0f301fa57dbfb25e18947152d28c5f1ea2675fc8',
   turSyncThresholdsV3: '0e3cfa2e6b16e9dfc8d35e181cd7b9f6f7751269',
+  turApplyBatchV1: 'faed444cbf44bad4170ae3002ef9063f0925f384',
   turRepairHashV1: '68ead592df9a7be447be0ea10c885fc725e00aa4',
 };
 

@@ -18,7 +18,9 @@ import { StoreUnavailableError } from '../../domain/errors.js';
 import type { UsageError } from '../../domain/errors.js';
 import { createKeyBuilder } from './keys.js';
 import type { KeyBuilder, KeyOptions } from './keys.js';
+import { CoalescingScriptCaller } from './coalescing-script-caller.js';
 import { isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
+import { applyBatchScript } from './scripts/apply-batch.js';
 import { ALL_SCRIPTS } from './scripts/all.js';
 import { readUsageScript } from './scripts/read-usage.js';
 import { recordUsageScript } from './scripts/record-usage.js';
@@ -41,6 +43,12 @@ export interface RedisUsageStoreOptions extends KeyOptions {
   readonly ownsClients?: boolean;
   /** Retry a read once when the command timed out (reads only: a write is never retried here). */
   readonly retryReadsOnTimeout?: boolean;
+  /**
+   * Send the `recordUsage` and `reserve` calls issued in one event-loop turn on one connection as one
+   * script call (`CoalescingScriptCaller`), at most this many per call; 1 turns coalescing off.
+   * Default 128.
+   */
+  readonly coalesceMaxBatch?: number;
 }
 
 /**
@@ -52,6 +60,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
   readonly #keys: KeyBuilder;
   readonly #ownsClients: boolean;
   readonly #retryReadsOnTimeout: boolean;
+  readonly #coalescer: CoalescingScriptCaller | undefined;
   #next = 0;
   #closed = false;
 
@@ -61,10 +70,13 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     this.#keys = createKeyBuilder(options);
     this.#ownsClients = options.ownsClients ?? false;
     this.#retryReadsOnTimeout = options.retryReadsOnTimeout ?? false;
+    const maxBatch = options.coalesceMaxBatch ?? 128;
+    this.#coalescer = maxBatch > 1 ? new CoalescingScriptCaller({ maxBatch }) : undefined;
     for (const client of this.#clients) {
       for (const script of ALL_SCRIPTS) {
         client.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
       }
+      client.defineCommand(applyBatchScript.name, { lua: applyBatchScript.lua }); // key count passed per call
     }
   }
 
@@ -278,9 +290,13 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     keys: readonly string[],
     args: readonly string[],
   ): Promise<unknown> {
-    const client = this.#client(operation) as unknown as Record<string, ScriptCall>;
+    const target = this.#client(operation);
+    const client = target as unknown as Record<string, ScriptCall>;
     const run = client[script.name] as ScriptCall;
     try {
+      if (this.#coalescer !== undefined && CoalescingScriptCaller.batchable(script)) {
+        return await this.#coalescer.call(target, script, keys, args);
+      }
       return await run.call(client, ...keys, ...args);
     } catch (error) {
       throw toUsageError(operation, error, errorKey);
