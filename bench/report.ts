@@ -303,7 +303,7 @@ export function markdown(r: Report): string {
   out.push('The buffered recorder\'s latency is the `record()` acknowledgement (the record is buffered, not yet in Redis); its ops/s are records/s with the final flush included.', '');
 
   if (r.ceilings.length > 0) {
-    out.push('### Server ceiling (redis-benchmark, same Redis, nothing else running)', '');
+    out.push('### Server ceiling (redis-benchmark, same Redis; see Machine for what else ran)', '');
     out.push('| command | -P | requests/s | records/s | p50 ms |', '| --- | ---: | ---: | ---: | ---: |');
     for (const c of r.ceilings) {
       out.push(`| ${c.command} | ${c.pipeline} | ${fmtInt(c.requestsPerSec)} | ${fmtInt(c.requestsPerSec * (c.recordsPerRequest ?? 1))} | ${fmtMs(c.p50Ms)} |`);
