@@ -1,9 +1,10 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { RedisUsageStore } from '../../src/adapters/redis/redis-usage-store.js';
-import { CorruptUsageDataError } from '../../src/domain/errors.js';
+import { RedisUsageStore } from '../../src/adapters/redis/redis-usage-store.js';
+import { CorruptUsageDataError, StoreUnavailableError } from '../../src/domain/errors.js';
 import { aCycle, aLimit, anIdempotencyKey, aReserve, aUsageRecord, aUserId, CYCLE } from '../support/mothers.js';
-import { describeRedis, uniquePrefix } from '../support/redis.js';
+import { describeRedis, redisUrl, uniquePrefix } from '../support/redis.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { rawRedis, realRedisStore } from '../support/redis-store.js';
 
 describeRedis('coalesced record and reserve calls (real Redis)', () => {
@@ -79,5 +80,22 @@ describeRedis('coalesced record and reserve calls (real Redis)', () => {
     expect(granted).toHaveLength(limit / k);
     expect(granted.map((o) => o.reservedTokens)).toEqual(Array.from({ length: limit / k }, (_, i) => i * k));
     expect(outcomes.filter((o) => !o.granted).every((o) => o.reservedTokens === limit)).toBe(true);
+  });
+
+  it('a batch whose connection is cut rejects every call in it with StoreUnavailableError; none resolves', async () => {
+    const url = new URL(redisUrl);
+    const proxy = new TcpProxy({ host: url.hostname, port: Number(url.port) });
+    await proxy.start();
+    const client = new Redis({ host: '127.0.0.1', port: proxy.port, lazyConnect: true, commandTimeout: 2_000, maxRetriesPerRequest: 0 });
+    const cut = new RedisUsageStore({ clients: [client], ownsClients: true, prefix, hashTags: false });
+    const user = aUserId('cut');
+    await cut.readUsage({ userId: user, cycle: CYCLE }); // connected
+    const calls = Array.from({ length: 50 }, () => cut.recordUsage(aUsageRecord({ userId: user, prompt: 1, completion: 0 })));
+    await proxy.stop(); // before the turn ends: the batch goes out on a dead connection
+    const results = await Promise.allSettled(calls);
+    expect(results.every((r) => r.status === 'rejected' && r.reason instanceof StoreUnavailableError)).toBe(true);
+    // One batch is one script call: it ran whole or not at all.
+    expect([0, 50]).toContain((await store.readUsage({ userId: user, cycle: CYCLE })).totalTokens);
+    await cut.close();
   });
 });
