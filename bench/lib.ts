@@ -19,6 +19,7 @@ type Store = typeof import('../src/adapters/redis/redis-usage-store.js');
 type Buffered = typeof import('../src/application/buffered-usage-recorder.js');
 type Di = typeof import('../src/application/di/index.js');
 type RecordScript = typeof import('../src/adapters/redis/scripts/record-usage.js');
+type BatchScript = typeof import('../src/adapters/redis/scripts/apply-batch.js');
 
 export interface Library {
   readonly createTokenUsageRepository: Create['createTokenUsageRepository'];
@@ -30,6 +31,7 @@ export interface Library {
   readonly tokenUsageModule: Di['tokenUsageModule'];
   readonly TOKENS: Di['TOKENS'];
   readonly recordUsageScript: RecordScript['recordUsageScript'];
+  readonly applyBatchScript: BatchScript['applyBatchScript'];
   /** Where the code came from, for the report. */
   readonly description: string;
   /** Directory of the loaded modules (src/ or the compiled dist) and their extension. */
@@ -69,7 +71,7 @@ export async function loadLibrary(): Promise<Library> {
   const dir = fromSrc ? join(ROOT, 'src') : compile();
   const ext = fromSrc ? '.ts' : '.js';
   const load = <T>(path: string): Promise<T> => import(pathToFileURL(join(dir, `${path}${ext}`)).href) as Promise<T>;
-  const [create, config, logger, connection, store, buffered, di, script] = await Promise.all([
+  const [create, config, logger, connection, store, buffered, di, script, batch] = await Promise.all([
     load<Create>('application/di/create'),
     load<Config>('application/config'),
     load<DefaultLogger>('application/default-logger'),
@@ -78,6 +80,7 @@ export async function loadLibrary(): Promise<Library> {
     load<Buffered>('application/buffered-usage-recorder'),
     load<Di>('application/di/index'),
     load<RecordScript>('adapters/redis/scripts/record-usage'),
+    load<BatchScript>('adapters/redis/scripts/apply-batch'),
   ]);
   return {
     createTokenUsageRepository: create.createTokenUsageRepository,
@@ -89,6 +92,7 @@ export async function loadLibrary(): Promise<Library> {
     tokenUsageModule: di.tokenUsageModule,
     TOKENS: di.TOKENS,
     recordUsageScript: script.recordUsageScript,
+    applyBatchScript: batch.applyBatchScript,
     moduleDir: dir,
     moduleExt: ext,
     description: fromSrc

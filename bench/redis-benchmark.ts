@@ -16,17 +16,35 @@ export interface CeilingResult {
   readonly requestsPerSec: number;
   readonly p50Ms: number;
   readonly commandLine: string;
+  /** Records one request applies (16 for the coalesced batch script, else 1). */
+  readonly recordsPerRequest: number;
 }
+
+/** Records per request in the coalesced-script ceiling. */
+export const BATCH_RECORDS = 16;
 
 export async function redisBenchmarkCeiling(
   admin: Redis,
   port: number,
-  options: { requests: number; cycleDate: string; recordScriptLua: string; recordCall: { keys: string[]; args: string[]; userPlaceholder: string } },
+  options: {
+    requests: number;
+    cycleDate: string;
+    recordScriptLua: string;
+    batchScriptLua: string;
+    recordCall: { keys: string[]; args: string[]; userPlaceholder: string };
+  },
 ): Promise<CeilingResult[]> {
   const sha = (await admin.script('LOAD', options.recordScriptLua)) as string;
+  const batchSha = (await admin.script('LOAD', options.batchScriptLua)) as string;
   const key = `token_usage:u__rand_int__:${options.cycleDate}`;
   const { recordCall } = options;
-  const commands: Array<{ name: string; args: string[] }> = [
+  const randomUser = (k: string): string => k.split(recordCall.userPlaceholder).join('u__rand_int__');
+  const batchKeys = Array.from({ length: BATCH_RECORDS }, () => recordCall.keys.map(randomUser)).flat();
+  const batchArgv = [
+    String(BATCH_RECORDS),
+    ...Array.from({ length: BATCH_RECORDS }, () => ['r', String(recordCall.keys.length), String(recordCall.args.length), ...recordCall.args]).flat(),
+  ];
+  const commands: Array<{ name: string; args: string[]; records?: number }> = [
     { name: 'HINCRBY', args: ['HINCRBY', key, 'total_tokens', '150'] },
     {
       name: 'EVALSHA record script',
@@ -39,6 +57,12 @@ export async function redisBenchmarkCeiling(
         ...recordCall.keys.map((k) => k.split(recordCall.userPlaceholder).join('u__rand_int__')),
         ...recordCall.args,
       ],
+    },
+    {
+      name: `EVALSHA coalesced batch of ${BATCH_RECORDS} records`,
+      // The coalesced script as the store sends it for 16 records issued in one turn.
+      args: ['EVALSHA', batchSha, String(batchKeys.length), ...batchKeys, ...batchArgv],
+      records: BATCH_RECORDS,
     },
   ];
   const results: CeilingResult[] = [];
@@ -58,7 +82,10 @@ export async function redisBenchmarkCeiling(
         pipeline,
         requestsPerSec: Number(cells[1]),
         p50Ms: Number(cells[4]),
-        commandLine: `redis-benchmark ${args.map((a) => (a === '' ? "''" : a)).join(' ')}`.replace(sha, '<sha1 of record script>'),
+        commandLine: `redis-benchmark ${args.map((a) => (a === '' ? "''" : a)).join(' ')}`
+          .replace(sha, '<sha1 of record script>')
+          .replace(batchSha, '<sha1 of turApplyBatchV1>'),
+        recordsPerRequest: command.records ?? 1,
       });
     }
   }

@@ -181,6 +181,44 @@ const reserveOnly: Row = {
   },
 };
 
+/** The one user of the lease rows (its keys are the only ones those rows touch). */
+const HOT_USER = 'hot-user';
+
+/**
+ * reserve(HOT_USER, 1) with a 1 ms lease (pruned by the next reserves, so the user's live leases stay
+ * at what was seeded) beside `liveLeases` leases of one hour, seeded untimed.
+ */
+function leaseRow(id: string, liveLeases: number): Row {
+  return {
+    id,
+    label: `reserve, one user, ${liveLeases.toLocaleString('en-US')} live leases`,
+    redis: true,
+    informational: false,
+    note: `one op = reserve('${HOT_USER}', 1, { leaseMs: 1 }) under a standing limit that always grants, for ONE user who holds ${liveLeases.toLocaleString('en-US')} other live leases (seeded untimed, one hour each); its own lease expires at once and is pruned by a later reserve`,
+    async open(ctx) {
+      const repo = redisRepository(ctx);
+      return {
+        seed: async () => {
+          await repo.setUsageLimit(HOT_USER, HUGE_LIMIT);
+          for (let from = 0; from < liveLeases; from += 500) {
+            await Promise.all(
+              Array.from({ length: Math.min(500, liveLeases - from) }, () => repo.reserve(HOT_USER, 1, { leaseMs: 3_600_000 })),
+            );
+          }
+        },
+        op: async () => {
+          const result = await repo.reserve(HOT_USER, 1, { leaseMs: 1 });
+          if (!result.granted) throw new Error(`reserve denied: ${result.reason}`);
+        },
+        close: () => repo.close(),
+      };
+    },
+  };
+}
+
+const reserveNoLeases = leaseRow('reserve-0-leases', 0);
+const reserveManyLeases = leaseRow('reserve-1000-leases', 1_000);
+
 function bufferedRow(id: string, label: string, options: Partial<BufferedRecorderOptions>, informational: boolean, note: string): Row {
   return {
     id,
@@ -220,15 +258,7 @@ const buffered = bufferedRow(
   'buffered recorder',
   {},
   false,
-  'new BufferedUsageRecorder(store, accounting, defaults: maxBatchRecords 100, flushIntervalMs 1000, highWaterMark 10000) from the DI container; one op = one record(); ops/s = records/s including the final flush(); latency = record() acknowledgement (buffered, not yet in Redis)',
-);
-
-const bufferedWide = bufferedRow(
-  'buffered-hwm20k',
-  'buffered recorder (highWaterMark 20000)',
-  { highWaterMark: 20_000 },
-  true,
-  'as above with highWaterMark 20000 (> the 10000 users), so a user can record again while its sum is buffered: shows what coalescing buys; informational, no target',
+  'new BufferedUsageRecorder(store, accounting, DEFAULT options: maxBatchRecords 1,000,000, flushIntervalMs 1000, highWaterMark 50,000) from the DI container; one op = one record(); ops/s = records/s including the final flush(); latency = record() acknowledgement (buffered, not yet in Redis)',
 );
 
 const inMemory: Row = {
@@ -276,6 +306,24 @@ const oneCommand: Row = {
   note: 'raw ioredis, one plain HINCRBY total_tokens per op: the fastest a single round trip goes from one Node process',
   async open(ctx) {
     const client = benchClient(ctx);
+    const { users, cycleDate } = ctx;
+    return {
+      op: (i) => client.hincrby(`token_usage:${users[i % USERS] as string}:${cycleDate}`, 'total_tokens', PROMPT + COMPLETION),
+      recordedRecords: () => recordsInRedis(ctx),
+      close: () => quit(client),
+    };
+  },
+};
+
+const pipelinedCommand: Row = {
+  id: 'ioredis-pipelined',
+  label: 'limit: ioredis HINCRBY, auto-pipelined',
+  redis: true,
+  informational: true,
+  note: 'physical limit of one Node process: raw ioredis with enableAutoPipelining forced on, one HINCRBY total_tokens per op; every command issued in one event-loop turn goes out in one write (what our coalesced script calls approach, with one Lua call per turn instead of N commands)',
+  async open(ctx) {
+    const client = benchClient(ctx);
+    client.options.enableAutoPipelining = true;
     const { users, cycleDate } = ctx;
     return {
       op: (i) => client.hincrby(`token_usage:${users[i % USERS] as string}:${cycleDate}`, 'total_tokens', PROMPT + COMPLETION),
@@ -360,11 +408,13 @@ export const ROWS: readonly Row[] = [
   facade,
   reserveCommit,
   reserveOnly,
+  reserveNoLeases,
+  reserveManyLeases,
   buffered,
-  bufferedWide,
   inMemory,
   seedNaive,
   oneCommand,
   rateLimiterFlexible,
   rawScript,
+  pipelinedCommand,
 ];

@@ -93,9 +93,10 @@ async function main(): Promise<void> {
         requests: QUICK ? 50_000 : 200_000,
         cycleDate,
         recordScriptLua: lib.recordUsageScript.lua,
+        batchScriptLua: lib.applyBatchScript.lua,
         recordCall: await captureRecordCall({ ...baseCtx, autoPipelining: false }),
       });
-      for (const c of ceilings) log(`  ${c.command.padEnd(24)} -P ${String(c.pipeline).padEnd(2)} ${fmt(c.requestsPerSec).padStart(10)} req/s  p50 ${c.p50Ms} ms`);
+      for (const c of ceilings) log(`  ${c.command.padEnd(40)} -P ${String(c.pipeline).padEnd(2)} ${fmt(c.requestsPerSec).padStart(10)} req/s = ${fmt(c.requestsPerSec * c.recordsPerRequest).padStart(10)} records/s  p50 ${c.p50Ms} ms`);
     }
 
     // enableAutoPipelining: probe our Redis rows and the baselines with and without it.

@@ -10,7 +10,11 @@ import type { RecordUsageCommand, UsageStore } from '../ports/usage-store.js';
 
 /** Options of a {@link BufferedUsageRecorder}. */
 export interface BufferedRecorderOptions {
-  /** Flush as soon as this many records are buffered (the seed's batch size: 100). */
+  /**
+   * Also flush as soon as this many records are buffered (the seed's batch size). Default 1,000,000:
+   * records of a user already buffered merge into its sum, so a count trigger below the number of
+   * users would flush one-record sums and coalesce nothing; the interval bounds what a crash loses.
+   */
   readonly maxBatchRecords: number;
   /** Flush whatever is buffered at least this often, in ms. Bounds what a crash can lose. */
   readonly flushIntervalMs: number;
@@ -31,11 +35,14 @@ export interface BufferedRecorderOptions {
   readonly retryMaxDelayMs: number;
 }
 
-/** Defaults: flush every 100 records or every second; hold at most 10,000 entries. */
+/**
+ * Defaults: flush every second (or at 1,000,000 records); hold at most 50,000 entries (one per user
+ * and cycle recording within a flush, twice while a flush is in flight), ~400 bytes each, about 20 MB.
+ */
 export const DEFAULT_BUFFERED_RECORDER_OPTIONS: BufferedRecorderOptions = {
-  maxBatchRecords: 100,
+  maxBatchRecords: 1_000_000,
   flushIntervalMs: 1_000,
-  highWaterMark: 10_000,
+  highWaterMark: 50_000,
   keyWindowMs: 3_600_000,
   retryBaseDelayMs: 100,
   retryMaxDelayMs: 5_000,
@@ -86,6 +93,14 @@ interface Entry {
   records: number;
 }
 
+/** A user's buffered sum: the first record plus the tokens of those merged into it since (no per-record allocation). */
+interface SumEntry extends Entry {
+  promptTokens: number;
+  completionTokens: number;
+  otherTokens: number;
+  cycle: RecordUsageCommand['cycle'];
+}
+
 /**
  * Buffers usage records and writes them in batches: records of the same user and cycle are summed,
  * and each flush is one pipelined round trip of atomic record scripts.
@@ -96,7 +111,9 @@ interface Entry {
  * - Every write of a flush carries an idempotency key fixed before its first attempt (a generated one
  *   for sums, the caller's for records that brought one), so a flush that was partly applied before a
  *   failure is never counted twice when retried.
- * - Memory is bounded: past `highWaterMark` entries, `record()` waits for the flush (backpressure).
+ * - Memory is bounded by users, not records: a record without a caller key merges into its user's
+ *   buffered sum; past `highWaterMark` entries (sums plus records with a caller key, which are kept
+ *   apart so each key is claimed with its own increment), `record()` waits for the flush (backpressure).
  * - A crash loses at most what was buffered and not yet flushed: at most `flushIntervalMs` of records
  *   or `maxBatchRecords` records, whichever comes first (plus a batch being retried while the store
  *   is down).
@@ -112,7 +129,7 @@ export class BufferedUsageRecorder {
   readonly #followUps = new Set<Promise<unknown>>();
   readonly #timer: ReturnType<typeof setInterval>;
   /** Sums of records without a caller key, by user and cycle. */
-  #sums = new Map<string, Entry>();
+  #sums = new Map<string, SumEntry>();
   /** Records kept apart: those with a caller key (each key is claimed with its own increment). */
   #unsummed: Entry[] = [];
   /** Caller keys in the buffer, so a key repeated before the flush is dropped as a duplicate. */
@@ -267,21 +284,25 @@ export class BufferedUsageRecorder {
     } else {
       const key = `${command.userId}\u0000${command.cycle.start}`;
       const entry = this.#sums.get(key);
-      const sum = entry?.command;
-      const merged =
-        sum === undefined
-          ? command
-          : {
-              ...sum,
-              cycle: command.cycle, // the latest retention
-              promptTokens: (sum.promptTokens + command.promptTokens) as TokenCount,
-              completionTokens: (sum.completionTokens + command.completionTokens) as TokenCount,
-              otherTokens: (sum.otherTokens + command.otherTokens) as TokenCount,
-            };
       if (entry === undefined) {
-        this.#sums.set(key, { command, records: 1 });
-      } else if (Number.isSafeInteger(merged.promptTokens + merged.completionTokens + merged.otherTokens)) {
-        entry.command = merged;
+        this.#sums.set(key, {
+          command,
+          records: 1,
+          promptTokens: command.promptTokens,
+          completionTokens: command.completionTokens,
+          otherTokens: command.otherTokens,
+          cycle: command.cycle,
+        });
+      } else if (
+        Number.isSafeInteger(
+          entry.promptTokens + entry.completionTokens + entry.otherTokens +
+            command.promptTokens + command.completionTokens + command.otherTokens,
+        )
+      ) {
+        entry.promptTokens += command.promptTokens;
+        entry.completionTokens += command.completionTokens;
+        entry.otherTokens += command.otherTokens;
+        entry.cycle = command.cycle; // the latest retention
         entry.records += 1;
       } else {
         this.#unsummed.push({ command, records: 1 }); // a sum past 2^53 - 1 would lose tokens: keep it apart
@@ -293,7 +314,19 @@ export class BufferedUsageRecorder {
 
   /** Seals the buffer into a batch; each sum gets its idempotency key now, before any attempt. */
   #takeBuffer(): Entry[] {
-    const batch = [...this.#sums.values(), ...this.#unsummed].map((entry) =>
+    const sums = [...this.#sums.values()].map(
+      (sum): Entry => ({
+        records: sum.records,
+        command: {
+          ...sum.command,
+          cycle: sum.cycle,
+          promptTokens: sum.promptTokens as TokenCount,
+          completionTokens: sum.completionTokens as TokenCount,
+          otherTokens: sum.otherTokens as TokenCount,
+        },
+      }),
+    );
+    const batch = [...sums, ...this.#unsummed].map((entry) =>
       entry.command.idempotencyKeys.length > 0
         ? entry
         : {

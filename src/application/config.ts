@@ -19,7 +19,7 @@ export interface AlertsConfig {
 
 /** The buffered recorder. */
 export interface BufferConfig {
-  /** Flush when this many records are buffered (the seed's `TOKEN_STATS_BATCH_SIZE`). */
+  /** Also flush when this many records are buffered (the seed's `TOKEN_STATS_BATCH_SIZE`; default 1,000,000, see `BufferedRecorderOptions`). */
   readonly maxBatchRecords: number;
   readonly flushIntervalMs: number;
   /** Most buffered entries before `record()` waits (the memory bound). */
@@ -111,7 +111,7 @@ export const DEFAULT_CONFIG: TokenUsageConfig = {
   cycle: { policy: 'monthly', timeZone: 'UTC', retentionCycles: 3 },
   enforcement: { leaseMs: 300_000, dedupeWindowMs: 86_400_000, failurePolicy: 'fail-closed' },
   alerts: { enabled: false, thresholds: DEFAULT_ALERT_THRESHOLDS },
-  buffer: { maxBatchRecords: 100, flushIntervalMs: 1_000, highWaterMark: 10_000, keyWindowMs: 3_600_000 },
+  buffer: { maxBatchRecords: 1_000_000, flushIntervalMs: 1_000, highWaterMark: 50_000, keyWindowMs: 3_600_000 },
   retry: { attempts: 1, baseDelayMs: 50, maxDelayMs: 2_000 },
   cache: { ttlMs: 0, maxEntries: 10_000 },
   healthTimeoutMs: 2_000,
@@ -177,7 +177,7 @@ export function resolveConfig(input: TokenUsageConfigInput = {}, names: FieldNam
       webhookSecret: alerts.webhookSecret,
     },
     buffer: {
-      maxBatchRecords: integer(buffer.maxBatchRecords ?? d.buffer.maxBatchRecords, names.batchSize, 1, 100_000),
+      maxBatchRecords: integer(buffer.maxBatchRecords ?? d.buffer.maxBatchRecords, names.batchSize, 1, 100_000_000),
       flushIntervalMs: integer(buffer.flushIntervalMs ?? d.buffer.flushIntervalMs, names.flushIntervalMs, 1, 3_600_000),
       highWaterMark: integer(buffer.highWaterMark ?? d.buffer.highWaterMark, names.highWaterMark, 1, 10_000_000),
       keyWindowMs: integer(buffer.keyWindowMs ?? d.buffer.keyWindowMs, names.bufferKeyWindowMs, 1_000, 30 * 86_400_000),

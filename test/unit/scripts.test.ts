@@ -1,20 +1,23 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ALL_SCRIPTS } from '../../src/adapters/redis/scripts/all.js';
+import { applyBatchScript } from '../../src/adapters/redis/scripts/apply-batch.js';
 import { repairHashScript } from '../../src/adapters/redis/scripts/repair-hash.js';
 
-// The store's scripts, plus the consistency verifier's (defined by RedisUsageInspector, not the store).
-const SCRIPTS = [...ALL_SCRIPTS, repairHashScript];
+// The store's scripts, the coalesced batch (spliced from the record and reserve scripts: editing either
+// changes its SHA too), and the consistency verifier's (defined by RedisUsageInspector, not the store).
+const SCRIPTS = [...ALL_SCRIPTS, applyBatchScript, repairHashScript];
 
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
 const PINNED: Record<string, string> = {
-  turRecordUsageV6: 'd7b2f3afead3e61cff7235a3939a3aa086e84cb4',
-  turReadUsageV2: 'cc40c1593a6827adc096ccb03895fa24d7543a19',
+  turRecordUsageV6: '7db23888abe8bcc254cbb6ec3eec3bf675c85115',
+  turReadUsageV3: '8e315b6ae5b42387000a85714a84b9dab7020772',
   turSetLimitV2: 'c161a0411db5524ae3a65f1f5bf371b8b1b84019',
-  turReserveV4: 'cdca727c9e27a3bc9b440a4912a2cd3e09e2923f',
-  turReleaseLeaseV1: '57ac050124e5d906c194cdafbd8dd3b0a46c4a32',
+  turReserveV5: 'da1084e43830ebb45d3e8307e1beeb44c50b13e4',
+  turReleaseLeaseV2: '7f029c1539c7f50c124bbbdf9841528334694850',
   turSyncThresholdsV4: '4c52782024f6252a2b4ccbf92d2e63f65162c98b',
+  turApplyBatchV1: 'cc0dff50d58e033e30db8fa901d464e79439f8ea',
   turRepairHashV1: '68ead592df9a7be447be0ea10c885fc725e00aa4',
 };
 

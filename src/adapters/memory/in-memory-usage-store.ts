@@ -40,6 +40,8 @@ interface CycleEntry {
   retainUntil: number | null;
   /** Live leases by `id:tokens` (the same identity as the Redis member), with their expiry. */
   leases: Map<string, { tokens: number; expiresAt: number }>;
+  /** Sum of the tokens of every lease in `leases` (expired ones until pruned), as the Redis `:leases:total`. */
+  leaseTotal: number;
   /** Claimed alert thresholds, in ppm of the limit. */
   claimedThresholds: Set<number>;
   /** The daily rollup (the Redis `:daily` hash): usage recorded into this cycle per day. */
@@ -73,7 +75,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
       // As the Redis script: the other key names the same usage, so it is claimed too.
       for (const claim of claims) if (!live(claim)) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
       const entry = this.#entry(command.userId, command.cycle.start, false);
-      if (command.releaseLease !== null) entry?.leases.delete(leaseMember(command.releaseLease));
+      if (command.releaseLease !== null && entry !== undefined) dropLease(entry, leaseMember(command.releaseLease));
       return { duplicate: true, counters: counters(entry ?? EMPTY) };
     }
     const before = this.#entry(command.userId, command.cycle.start, false) ?? EMPTY_ENTRY;
@@ -101,7 +103,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     day.totalTokens += added;
     entry.daily.set(command.rollupDay, day);
     if (command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
-    if (command.releaseLease !== null) entry.leases.delete(leaseMember(command.releaseLease));
+    if (command.releaseLease !== null) dropLease(entry, leaseMember(command.releaseLease));
     for (const claim of claims) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
     if (this.#claimedKeys.size >= this.#sweepClaimsAt) this.#sweepClaims(now);
     return { duplicate: false, counters: counters(entry) };
@@ -168,22 +170,23 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     this.#assertOpen('reserve');
     const now = this.#clock.now();
     const entry = this.#entry(command.userId, command.cycle.start, true);
-    let reservedTokens = 0;
-    for (const [member, lease] of entry.leases) {
-      if (lease.expiresAt <= now) entry.leases.delete(member);
-      else reservedTokens += lease.tokens;
-    }
+    // As the Redis script: the running total, after pruning the oldest expired leases in a bounded step;
+    // a request that would be denied prunes every expired lease first.
+    pruneLeases(entry, now, PRUNE_STEP);
     const limit = entry.cycleLimit ?? this.#standingLimits.get(command.userId) ?? null;
     const currentUsage = entry.totalTokens;
-    if (limit !== null && currentUsage + reservedTokens + command.lease.tokens > limit) {
-      return { granted: false, currentUsage, reservedTokens, limit, expiresAt: 0 };
-    }
+    const over = (): boolean => limit !== null && currentUsage + entry.leaseTotal + command.lease.tokens > limit;
+    if (over()) pruneLeases(entry, now, Number.POSITIVE_INFINITY);
+    const reservedTokens = entry.leaseTotal;
+    if (over()) return { granted: false, currentUsage, reservedTokens, limit, expiresAt: 0 };
     if (currentUsage + reservedTokens + command.lease.tokens > Number.MAX_SAFE_INTEGER) {
       const key = `memory:${command.userId}:${command.cycle.start}`;
       throw new CorruptUsageDataError(key, 'reserved', `${key} field reserved would pass ${Number.MAX_SAFE_INTEGER}; nothing was written`);
     }
     const expiresAt = now + command.leaseMs;
-    entry.leases.set(leaseMember(command.lease), { tokens: command.lease.tokens, expiresAt });
+    const member = leaseMember(command.lease);
+    if (!entry.leases.has(member)) entry.leaseTotal += command.lease.tokens;
+    entry.leases.set(member, { tokens: command.lease.tokens, expiresAt });
     if (command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
     return { granted: true, currentUsage, reservedTokens, limit, expiresAt };
   }
@@ -195,7 +198,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     const member = leaseMember(command.lease);
     const lease = entry?.leases.get(member);
     if (entry === undefined || lease === undefined) return false;
-    entry.leases.delete(member);
+    dropLease(entry, member);
     return lease.expiresAt > this.#clock.now();
   }
 
@@ -255,6 +258,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
         cycleLimit: null,
         retainUntil: null,
         leases: new Map(),
+        leaseTotal: 0,
         claimedThresholds: new Set(),
         daily: new Map(),
       };
@@ -311,6 +315,32 @@ const EMPTY_ENTRY = { ...EMPTY, otherTokens: 0 };
 // User ids cannot contain control characters, so NUL separates the parts unambiguously.
 function cycleKey(user: UserId, cycle: CycleStart): string {
   return `${user}\u0000${cycle}`;
+}
+
+const PRUNE_STEP = 100;
+
+function dropLease(entry: CycleEntry, member: string): void {
+  const lease = entry.leases.get(member);
+  if (lease === undefined) return;
+  entry.leases.delete(member);
+  entry.leaseTotal -= lease.tokens;
+}
+
+/**
+ * Removes expired leases from the front of the map (insertion order, which is expiry order for one
+ * lease duration), at most `max`, stopping at the first live lease unless `max` is unbounded.
+ */
+function pruneLeases(entry: CycleEntry, now: number, max: number): void {
+  let removed = 0;
+  for (const [member, lease] of entry.leases) {
+    if (removed >= max) return;
+    if (lease.expiresAt > now) {
+      if (max === Number.POSITIVE_INFINITY) continue;
+      return;
+    }
+    dropLease(entry, member);
+    removed += 1;
+  }
 }
 
 function leaseMember(lease: LeaseRef): string {

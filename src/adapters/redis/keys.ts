@@ -25,6 +25,8 @@ export interface KeyBuilder {
   policy(user: UserId): string;
   /** A cycle's reservation leases (sorted set): `<prefix>:<user>:<YYYY-MM-DD>:leases`. */
   leases(user: UserId, cycle: CycleStart): string;
+  /** The running sum of the tokens of a cycle's leases (string, same TTL): `<prefix>:<user>:<YYYY-MM-DD>:leases:total`. */
+  leaseTotal(user: UserId, cycle: CycleStart): string;
   /** A cycle's claimed alert thresholds (hash): `<prefix>:<user>:<YYYY-MM-DD>:alerts`. */
   alerts(user: UserId, cycle: CycleStart): string;
   /** The cycles of a user with claimed alert thresholds (sorted set, score = retention ms): `<prefix>:<user>:alerted`. */
@@ -59,6 +61,7 @@ export function createKeyBuilder(options: KeyOptions): KeyBuilder {
     cycle: (id, cycle) => `${user(id)}:${cycle}`,
     policy: (id) => `${user(id)}:policy`,
     leases: (id, cycle) => `${user(id)}:${cycle}:leases`,
+    leaseTotal: (id, cycle) => `${user(id)}:${cycle}:leases:total`,
     alerts: (id, cycle) => `${user(id)}:${cycle}:alerts`,
     alertedCycles: (id) => `${user(id)}:alerted`,
     daily: (id, cycle) => `${user(id)}:${cycle}:daily`,

@@ -31,7 +31,9 @@ import type { UserId } from '../../domain/user-id.js';
 import { createKeyBuilder } from './keys.js';
 import { RedisUsageHistoryStore } from './redis-usage-history-store.js';
 import type { KeyBuilder, KeyOptions } from './keys.js';
+import { CoalescingScriptCaller } from './coalescing-script-caller.js';
 import { isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
+import { applyBatchScript } from './scripts/apply-batch.js';
 import { ALL_SCRIPTS } from './scripts/all.js';
 import { readUsageScript } from './scripts/read-usage.js';
 import { recordUsageScript } from './scripts/record-usage.js';
@@ -54,6 +56,12 @@ export interface RedisUsageStoreOptions extends KeyOptions {
   readonly ownsClients?: boolean;
   /** Retry a read once when the command timed out (reads only: a write is never retried here). */
   readonly retryReadsOnTimeout?: boolean;
+  /**
+   * Send the `recordUsage` and `reserve` calls issued in one event-loop turn on one connection as one
+   * script call (`CoalescingScriptCaller`), at most this many per call; 1 turns coalescing off.
+   * Default 128.
+   */
+  readonly coalesceMaxBatch?: number;
 }
 
 /**
@@ -66,6 +74,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
   readonly #keyOptions: KeyOptions;
   readonly #ownsClients: boolean;
   readonly #retryReadsOnTimeout: boolean;
+  readonly #coalescer: CoalescingScriptCaller | undefined;
   #next = 0;
   #closed = false;
 
@@ -76,10 +85,13 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     this.#keyOptions = { prefix: options.prefix, hashTags: options.hashTags };
     this.#ownsClients = options.ownsClients ?? false;
     this.#retryReadsOnTimeout = options.retryReadsOnTimeout ?? false;
+    const maxBatch = options.coalesceMaxBatch ?? 128;
+    this.#coalescer = maxBatch > 1 ? new CoalescingScriptCaller({ maxBatch }) : undefined;
     for (const client of this.#clients) {
       for (const script of ALL_SCRIPTS) {
         client.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
       }
+      client.defineCommand(applyBatchScript.name, { lua: applyBatchScript.lua }); // key count passed per call
     }
   }
 
@@ -125,7 +137,14 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     if (idempotencyKeys.length > 2) throw new TypeError('recordUsage takes at most two idempotency keys');
     const claims = idempotencyKeys.map((idem) => this.#keys.idempotency(userId, idem));
     return {
-      keys: [key, this.#keys.leases(userId, cycle.start), claims[0] ?? key, claims[1] ?? key, this.#keys.daily(userId, cycle.start)],
+      keys: [
+        key,
+        this.#keys.leases(userId, cycle.start),
+        this.#keys.leaseTotal(userId, cycle.start),
+        claims[0] ?? key,
+        claims[1] ?? key,
+        this.#keys.daily(userId, cycle.start),
+      ],
       args: [
         String(command.promptTokens),
         String(command.completionTokens),
@@ -151,7 +170,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     const ref = cycleRefFrom(cycleRef);
     const key = this.#keys.cycle(ref.userId, ref.cycle);
     const policyKey = this.#keys.policy(ref.userId);
-    const keys = [key, policyKey, this.#keys.leases(ref.userId, ref.cycle)];
+    const keys = [key, policyKey, this.#keys.leases(ref.userId, ref.cycle), this.#keys.leaseTotal(ref.userId, ref.cycle)];
     const call = (): Promise<unknown> => this.#call('readUsage', key, readUsageScript, keys, []);
     let reply: unknown;
     try {
@@ -213,7 +232,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       'reserve',
       key,
       reserveScript,
-      [key, this.#keys.policy(userId), this.#keys.leases(userId, cycle.start)],
+      [key, this.#keys.policy(userId), this.#keys.leases(userId, cycle.start), this.#keys.leaseTotal(userId, cycle.start)],
       [leaseMember(lease), String(lease.tokens), String(command.leaseMs)],
     );
     const [granted, used, reserved, limit, expiresAt] = (reply as unknown[]).map(Number) as [
@@ -235,7 +254,8 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
   async releaseLease(releaseCommand: ReleaseCommand): Promise<boolean> {
     const command = releaseCommandFrom(releaseCommand);
     const key = this.#keys.leases(command.userId, command.cycle);
-    const reply = await this.#call('releaseLease', key, releaseLeaseScript, [key], [leaseMember(command.lease)]);
+    const total = this.#keys.leaseTotal(command.userId, command.cycle);
+    const reply = await this.#call('releaseLease', key, releaseLeaseScript, [key, total], [leaseMember(command.lease)]);
     return Number(reply) === 1;
   }
 
@@ -315,9 +335,13 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     keys: readonly string[],
     args: readonly string[],
   ): Promise<unknown> {
-    const client = this.#client(operation) as unknown as Record<string, ScriptCall>;
+    const target = this.#client(operation);
+    const client = target as unknown as Record<string, ScriptCall>;
     const run = client[script.name] as ScriptCall;
     try {
+      if (this.#coalescer !== undefined && CoalescingScriptCaller.batchable(script)) {
+        return await this.#coalescer.call(target, script, keys, args);
+      }
       return await run.call(client, ...keys, ...args);
     } catch (error) {
       throw toUsageError(operation, error, errorKey);

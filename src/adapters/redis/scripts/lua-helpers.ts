@@ -49,11 +49,84 @@ export const NOW_MS_LUA = `local function now_ms()
   return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end`;
 
-/** `live_reserved(key, now)`: tokens held by leases (members 'id:tokens') that expire after now. */
-export const LIVE_RESERVED_LUA = `local function live_reserved(key, now)
+/**
+ * `live_reserved(key, total_key, now)`: tokens held by leases (members 'id:tokens') that expire after
+ * now, read-only: the running total minus the expired leases not yet pruned, or, without a readable
+ * total, the sum over the live leases. Needs `is_counter`.
+ */
+export const LIVE_RESERVED_LUA = `local function live_reserved(key, total_key, now)
+  local raw = redis.call('GET', total_key)
+  if type(raw) == 'string' and is_counter(raw) and redis.call('EXISTS', key) == 1 then
+    local total = tonumber(raw)
+    for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do
+      total = total - tonumber(string.match(member, ':(%d+)$'))
+    end
+    return total
+  end
   local sum = 0
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, '(' .. now, '+inf')) do
     sum = sum + tonumber(string.match(member, ':(%d+)$'))
   end
   return sum
+end`;
+
+/**
+ * The running reserved total kept beside a cycle's leases zset (a string key holding the sum of the
+ * tokens of every member, expired ones included until they are pruned), so a reserve costs O(1) in the
+ * number of live leases. Invariant: the total equals the sum over the zset's members; every helper
+ * keeps it, and `lease_total` rebuilds it (one O(n) pass) when the key is missing or unreadable, e.g.
+ * for leases written before the total existed. Needs `is_counter`.
+ *
+ * - `lease_tokens(member)`: the tokens of a member 'id:tokens'.
+ * - `lease_total(leases, total_key)`: the total (0 and no key when the zset is empty or gone).
+ * - `prune_leases(leases, total_key, now, max)`: removes up to `max` expired leases (the oldest first) and
+ *   subtracts them; returns the new total and whether more expired leases may remain.
+ * - `drop_lease(leases, total_key, member)`: removes one lease, keeps the total; 1 when it was there.
+ */
+export const LEASE_TOTAL_LUA = `local function lease_tokens(member)
+  return tonumber(string.match(member, ':(%d+)$'))
+end
+local function lease_total(leases, total_key)
+  if redis.call('ZCARD', leases) == 0 then
+    redis.call('DEL', total_key)
+    return 0
+  end
+  local raw = redis.call('GET', total_key)
+  if type(raw) == 'string' and is_counter(raw) then return tonumber(raw) end
+  local sum = 0
+  for _, member in ipairs(redis.call('ZRANGE', leases, 0, -1)) do sum = sum + lease_tokens(member) end
+  redis.call('SET', total_key, string.format('%d', sum))
+  local ttl = redis.call('PTTL', leases)
+  if ttl > 0 then redis.call('PEXPIRE', total_key, ttl) end
+  return sum
+end
+local function prune_leases(leases, total_key, now, max)
+  local total = lease_total(leases, total_key)
+  local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, max)
+  if #expired == 0 then return total, false end
+  local freed = 0
+  for _, member in ipairs(expired) do freed = freed + lease_tokens(member) end
+  redis.call('ZREM', leases, (unpack or table.unpack)(expired)) -- Redis has Lua 5.1; the mock 5.3
+  total = total - freed
+  if redis.call('EXISTS', leases) == 0 then
+    redis.call('DEL', total_key)
+  else
+    redis.call('DECRBY', total_key, string.format('%d', freed))
+  end
+  return total, #expired == max
+end
+local function drop_lease(leases, total_key, member)
+  if redis.call('ZREM', leases, member) == 0 then return 0 end
+  if redis.call('EXISTS', leases) == 0 then
+    redis.call('DEL', total_key)
+  else
+    -- Never an error half-way through a script: a total that is not a counter is dropped and rebuilt.
+    local raw = redis.call('GET', total_key)
+    if type(raw) == 'string' and is_counter(raw) then
+      redis.call('DECRBY', total_key, lease_tokens(member))
+    elseif raw then
+      redis.call('DEL', total_key)
+    end
+  end
+  return 1
 end`;

@@ -1,17 +1,21 @@
-import { IS_COUNTER_LUA, LIVE_RESERVED_LUA, MAX_COUNTER_LUA, NOW_MS_LUA, USED_AND_LIMIT_LUA } from './lua-helpers.js';
+import { IS_COUNTER_LUA, LEASE_TOTAL_LUA, MAX_COUNTER_LUA, NOW_MS_LUA, USED_AND_LIMIT_LUA } from './lua-helpers.js';
 import type { RedisScript } from './script.js';
 
 /** Check-and-reserve in one step: `used + reserved + tokens <= limit`, or no limit, stores the lease. */
 export const reserveScript: RedisScript = {
-  name: 'turReserveV4',
-  numberOfKeys: 3,
+  name: 'turReserveV5',
+  numberOfKeys: 4,
   lua: `--[[
-  Drops expired leases, then holds tokens for one user's cycle if they fit under the effective limit.
+  Prunes up to 100 expired leases, then holds tokens for one user's cycle if they fit under the
+  effective limit. Reads the reserved tokens from the running total, so the cost does not grow with
+  the live leases; a request that would be denied while expired leases remain prunes all of them
+  first, so an expired lease never causes a denial.
   KEYS[1] cycle hash <prefix>:<user>:<YYYY-MM-DD>
   KEYS[2] policy hash <prefix>:<user>:policy
   KEYS[3] cycle leases zset <prefix>:<user>:<YYYY-MM-DD>:leases (member 'id:tokens', score = expiry ms)
+  KEYS[4] running total of KEYS[3]'s tokens <prefix>:<user>:<YYYY-MM-DD>:leases:total (same TTL)
   ARGV[1] lease member 'id:tokens'
-  ARGV[2] tokens to hold (decimal integer >= 0)
+  ARGV[2] tokens to hold (decimal integer >= 0, the tokens in ARGV[1])
   ARGV[3] lease duration in ms
   Reply: {granted (0 or 1), total_tokens, tokens held by other live leases, effective limit (-1 when
     none), lease expiry in ms by the server clock (0 when denied)}, or the error
@@ -22,25 +26,33 @@ ${IS_COUNTER_LUA}
 ${MAX_COUNTER_LUA}
 ${USED_AND_LIMIT_LUA}
 ${NOW_MS_LUA}
-${LIVE_RESERVED_LUA}
+${LEASE_TOTAL_LUA}
 local now = now_ms()
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-local reserved = live_reserved(KEYS[3], now)
 local used, limit, corrupt = used_and_limit(KEYS[1], KEYS[2])
 if corrupt then return redis.error_reply('TUR_CORRUPT ' .. corrupt) end
-if limit ~= -1 and used + reserved + tonumber(ARGV[2]) > limit then
+local reserved, more = prune_leases(KEYS[3], KEYS[4], now, 100)
+local tokens = tonumber(ARGV[2])
+while more and limit ~= -1 and used + reserved + tokens > limit do
+  reserved, more = prune_leases(KEYS[3], KEYS[4], now, 1000)
+end
+if limit ~= -1 and used + reserved + tokens > limit then
   return {0, used, reserved, limit, 0}
 end
 -- Only reachable without a limit (a limit is at most 2^53 - 1); keeps every reply sum exact.
-if used + reserved + tonumber(ARGV[2]) > MAX_COUNTER then
+if used + reserved + tokens > MAX_COUNTER then
   return redis.error_reply('TUR_OVERFLOW reserved')
 end
 local lease_ms = tonumber(ARGV[3])
 local expires_at = now + lease_ms
-redis.call('ZADD', KEYS[3], expires_at, ARGV[1])
-if redis.call('PTTL', KEYS[3]) < lease_ms then
-  redis.call('PEXPIRE', KEYS[3], lease_ms)
+if redis.call('ZADD', KEYS[3], expires_at, ARGV[1]) == 1 then
+  redis.call('INCRBY', KEYS[4], ARGV[2])
 end
+local ttl = redis.call('PTTL', KEYS[3])
+if ttl < lease_ms then
+  redis.call('PEXPIRE', KEYS[3], lease_ms)
+  ttl = lease_ms
+end
+redis.call('PEXPIRE', KEYS[4], ttl)
 return {1, used, reserved, limit, expires_at}
 `,
 };

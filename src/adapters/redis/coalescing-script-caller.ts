@@ -1,0 +1,129 @@
+import type { Cluster, Redis } from 'ioredis';
+import { applyBatchScript, BATCHABLE } from './scripts/apply-batch.js';
+import type { RedisScript } from './scripts/script.js';
+
+type ScriptCall = (...keysThenArgs: (string | number)[]) => Promise<unknown>;
+
+/** The error of one call in a batch: the message its own script would have failed with. */
+export class BatchedCallError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BatchedCallError';
+  }
+}
+
+interface Pending {
+  readonly kind: string;
+  readonly script: RedisScript;
+  readonly keys: readonly string[];
+  readonly args: readonly string[];
+  readonly resolve: (reply: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+const KIND_OF = new Map(Object.entries(BATCHABLE).map(([kind, script]) => [script.name, kind]));
+
+/** The Redis Cluster hash tag of a key (what its slot is computed from), or null when it has none. */
+export function hashTagOf(key: string): string | null {
+  const open = key.indexOf('{');
+  if (open === -1) return null;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : null;
+}
+
+/**
+ * Sends the record and reserve script calls issued in one event-loop turn on one connection as one
+ * `turApplyBatchV1` call, which applies them in order, each as its own script would, with a reply per
+ * call; each caller's promise settles only after Redis replied. A batch of one is the plain script
+ * call; batches hold at most `maxBatch` calls. On a Cluster, calls are grouped by hash tag (one tag,
+ * one slot), and a call whose keys carry no tag goes alone. A failed batch call (connection lost,
+ * timeout) rejects every call in it, as each plain call would have failed: any subset may have been
+ * applied, so idempotency keys and retries keep their meaning per call.
+ */
+export class CoalescingScriptCaller {
+  readonly #maxBatch: number;
+  readonly #queues = new Map<Redis | Cluster, Map<string, Pending[]>>();
+
+  constructor(options: { readonly maxBatch: number }) {
+    if (!Number.isSafeInteger(options.maxBatch) || options.maxBatch < 1) throw new TypeError('maxBatch must be a positive integer');
+    this.#maxBatch = options.maxBatch;
+  }
+
+  /** Whether calls of this script can be coalesced. */
+  static batchable(script: RedisScript): boolean {
+    return KIND_OF.has(script.name);
+  }
+
+  /** Queues one script call on `client` for the end of this turn; resolves with the script's own reply. */
+  call(client: Redis | Cluster, script: RedisScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    const kind = KIND_OF.get(script.name);
+    const cluster = isCluster(client);
+    const group = cluster ? hashTagOf(keys[0] ?? '') : '';
+    if (kind === undefined || group === null || (cluster && keys.some((key) => hashTagOf(key) !== group))) {
+      return plain(client, script, keys, args);
+    }
+    return new Promise((resolve, reject) => {
+      let groups = this.#queues.get(client);
+      if (groups === undefined) {
+        groups = new Map();
+        this.#queues.set(client, groups);
+        // setImmediate, not a microtask: callers resuming from one socket read take several promise
+        // hops before they call again; all of them are queued by the time the check phase runs.
+        setImmediate(() => this.#flush(client));
+      }
+      let queue = groups.get(group);
+      if (queue === undefined) {
+        queue = [];
+        groups.set(group, queue);
+      }
+      queue.push({ kind, script, keys, args, resolve, reject });
+    });
+  }
+
+  #flush(client: Redis | Cluster): void {
+    const groups = this.#queues.get(client);
+    this.#queues.delete(client);
+    for (const queue of groups?.values() ?? []) {
+      for (let start = 0; start < queue.length; start += this.#maxBatch) {
+        send(client, queue.slice(start, start + this.#maxBatch));
+      }
+    }
+  }
+}
+
+function send(client: Redis | Cluster, batch: Pending[]): void {
+  if (batch.length === 1) {
+    const only = batch[0]!;
+    plain(client, only.script, only.keys, only.args).then(only.resolve, only.reject);
+    return;
+  }
+  const keys: string[] = [];
+  const argv: string[] = [String(batch.length)];
+  for (const call of batch) {
+    keys.push(...call.keys);
+    argv.push(call.kind, String(call.keys.length), String(call.args.length), ...call.args);
+  }
+  const run = (client as unknown as Record<string, ScriptCall>)[applyBatchScript.name] as ScriptCall;
+  run.call(client, keys.length, ...keys, ...argv).then(
+    (reply) => {
+      const replies = reply as unknown[];
+      batch.forEach((call, i) => {
+        const [ok, result] = (replies[i] ?? [0, 'no reply for this call in the batch']) as [number, unknown];
+        if (Number(ok) === 1) call.resolve(result);
+        else call.reject(new BatchedCallError(String(result)));
+      });
+    },
+    (error: unknown) => {
+      for (const call of batch) call.reject(error);
+    },
+  );
+}
+
+function plain(client: Redis | Cluster, script: RedisScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  const run = (client as unknown as Record<string, ScriptCall>)[script.name] as ScriptCall;
+  return run.call(client, ...keys, ...args);
+}
+
+function isCluster(client: Redis | Cluster): boolean {
+  return (client as { isCluster?: boolean }).isCluster === true;
+}

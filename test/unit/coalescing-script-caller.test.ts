@@ -1,0 +1,111 @@
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { BatchedCallError, CoalescingScriptCaller, hashTagOf } from '../../src/adapters/redis/coalescing-script-caller.js';
+import { applyBatchScript } from '../../src/adapters/redis/scripts/apply-batch.js';
+import { readUsageScript } from '../../src/adapters/redis/scripts/read-usage.js';
+import { recordUsageScript } from '../../src/adapters/redis/scripts/record-usage.js';
+import { reserveScript } from '../../src/adapters/redis/scripts/reserve.js';
+
+type Sent = { command: string; args: (string | number)[] };
+
+/** A client that answers each plain call with its arguments and each batch call per `answer`. */
+function fakeClient(options: { cluster?: boolean; failBatch?: Error; answer?: (i: number) => [number, unknown] } = {}) {
+  const sent: Sent[] = [];
+  const client: Record<string, unknown> = { isCluster: options.cluster ?? false };
+  for (const name of [recordUsageScript.name, reserveScript.name, readUsageScript.name]) {
+    client[name] = async (...args: (string | number)[]) => {
+      sent.push({ command: name, args });
+      return ['plain', ...args];
+    };
+  }
+  client[applyBatchScript.name] = async (...args: (string | number)[]) => {
+    sent.push({ command: applyBatchScript.name, args });
+    if (options.failBatch !== undefined) throw options.failBatch;
+    const n = Number(args[1 + Number(args[0])]);
+    return Array.from({ length: n }, (_, i) => options.answer?.(i) ?? [1, `reply ${i}`]);
+  };
+  return { client: client as unknown as Redis, sent };
+}
+
+describe('CoalescingScriptCaller', () => {
+  it('sends the calls of one turn as one batch, in order, with each call kind, key count, argument count and arguments', async () => {
+    const { client, sent } = fakeClient();
+    const caller = new CoalescingScriptCaller({ maxBatch: 10 });
+    const replies = await Promise.all([
+      caller.call(client, recordUsageScript, ['a', 'b'], ['1', '2']),
+      caller.call(client, reserveScript, ['c'], ['3']),
+      caller.call(client, recordUsageScript, ['d'], []),
+    ]);
+    expect(replies).toEqual(['reply 0', 'reply 1', 'reply 2']);
+    expect(sent).toEqual([
+      { command: applyBatchScript.name, args: [4, 'a', 'b', 'c', 'd', '3', 'r', '2', '2', '1', '2', 's', '1', '1', '3', 'r', '1', '0'] },
+    ]);
+  });
+
+  it('sends a batch of one as the plain script call, and calls of later turns in later batches', async () => {
+    const { client, sent } = fakeClient();
+    const caller = new CoalescingScriptCaller({ maxBatch: 10 });
+    expect(await caller.call(client, recordUsageScript, ['a'], ['1'])).toEqual(['plain', 'a', '1']);
+    expect(await caller.call(client, reserveScript, ['b'], ['2'])).toEqual(['plain', 'b', '2']);
+    expect(sent.map((s) => s.command)).toEqual([recordUsageScript.name, reserveScript.name]);
+  });
+
+  it('never batches a script it cannot apply in a batch', async () => {
+    const { client, sent } = fakeClient();
+    const caller = new CoalescingScriptCaller({ maxBatch: 10 });
+    await Promise.all([caller.call(client, readUsageScript, ['a'], []), caller.call(client, readUsageScript, ['b'], [])]);
+    expect(sent.map((s) => s.command)).toEqual([readUsageScript.name, readUsageScript.name]);
+  });
+
+  it('holds at most maxBatch calls per batch', async () => {
+    const { client, sent } = fakeClient();
+    const caller = new CoalescingScriptCaller({ maxBatch: 3 });
+    const replies = await Promise.all(Array.from({ length: 7 }, (_, i) => caller.call(client, recordUsageScript, [`k${i}`], [])));
+    expect(sent.map((s) => s.command)).toEqual([applyBatchScript.name, applyBatchScript.name, recordUsageScript.name]);
+    expect(replies).toEqual(['reply 0', 'reply 1', 'reply 2', 'reply 0', 'reply 1', 'reply 2', ['plain', 'k6']]);
+  });
+
+  it('rejects only the call its script refused, with that script error', async () => {
+    const { client } = fakeClient({ answer: (i) => (i === 1 ? [0, 'TUR_CORRUPT total_tokens'] : [1, 'ok']) });
+    const caller = new CoalescingScriptCaller({ maxBatch: 10 });
+    const results = await Promise.allSettled([0, 1, 2].map((i) => caller.call(client, recordUsageScript, [`k${i}`], [])));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const reason = (results[1] as PromiseRejectedResult).reason as Error;
+    expect(reason).toBeInstanceOf(BatchedCallError);
+    expect(reason.message).toBe('TUR_CORRUPT total_tokens');
+  });
+
+  it('rejects every call of a batch whose round trip failed, with the error a plain call would get', async () => {
+    const lost = new Error('Connection is closed.');
+    const { client } = fakeClient({ failBatch: lost });
+    const caller = new CoalescingScriptCaller({ maxBatch: 10 });
+    const results = await Promise.allSettled([0, 1, 2].map((i) => caller.call(client, reserveScript, [`k${i}`], [])));
+    expect(results.map((r) => (r as PromiseRejectedResult).reason)).toEqual([lost, lost, lost]);
+  });
+
+  it('on a Cluster groups calls by hash tag, and sends calls without one (or with mixed tags) alone', async () => {
+    const { client, sent } = fakeClient({ cluster: true });
+    const caller = new CoalescingScriptCaller({ maxBatch: 10 });
+    await Promise.all([
+      caller.call(client, recordUsageScript, ['p:{u1}:a', 'p:{u1}:b'], []),
+      caller.call(client, recordUsageScript, ['p:{u2}:a'], []),
+      caller.call(client, recordUsageScript, ['p:{u1}:c'], []),
+      caller.call(client, recordUsageScript, ['p:u3:a'], []),
+      caller.call(client, recordUsageScript, ['p:{u4}:a', 'p:{u5}:a'], []),
+      caller.call(client, recordUsageScript, ['p:{u2}:b'], []),
+    ]);
+    const batches = sent.filter((s) => s.command === applyBatchScript.name).map((s) => s.args.slice(1, 1 + Number(s.args[0])));
+    expect(batches).toEqual([
+      ['p:{u1}:a', 'p:{u1}:b', 'p:{u1}:c'],
+      ['p:{u2}:a', 'p:{u2}:b'],
+    ]);
+    expect(sent.filter((s) => s.command === recordUsageScript.name).map((s) => s.args[0])).toEqual(['p:u3:a', 'p:{u4}:a']);
+  });
+
+  it('reads hash tags as Redis does', () => {
+    expect(hashTagOf('a:{user}:b')).toBe('user');
+    expect(hashTagOf('a:{}:b{x}')).toBeNull();
+    expect(hashTagOf('a:b')).toBeNull();
+    expect(hashTagOf('{a}{b}')).toBe('a');
+  });
+});
