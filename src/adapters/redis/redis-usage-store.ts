@@ -131,7 +131,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     });
   }
 
-  #recordCall(command: RecordUsageCommand): { keys: [string, string, string, string, string]; args: string[] } {
+  #recordCall(command: RecordUsageCommand): { keys: [string, string, string, string, string, string]; args: string[] } {
     const { userId, cycle, idempotencyKeys } = command;
     const key = this.#keys.cycle(userId, cycle.start);
     if (idempotencyKeys.length > 2) throw new TypeError('recordUsage takes at most two idempotency keys');
