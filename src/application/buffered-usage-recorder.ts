@@ -71,6 +71,8 @@ export interface DeadLetter {
 interface Entry {
   command: RecordUsageCommand;
   records: number;
+  /** Its idempotency key was generated at flush time: a duplicate means an earlier attempt landed. */
+  generatedKey?: boolean;
 }
 
 /**
@@ -278,6 +280,7 @@ export class BufferedUsageRecorder {
         ? entry
         : {
             records: entry.records,
+            generatedKey: true,
             command: {
               ...entry.command,
               idempotencyKeys: [generatedIdempotencyKey()],
@@ -304,7 +307,8 @@ export class BufferedUsageRecorder {
         results.forEach((result, i) => {
           const entry = pending[i] as Entry;
           if (result.ok) {
-            if (!result.outcome.duplicate) this.#onWritten?.(entry.command);
+            // A generated key claimed already: an earlier attempt of this flush wrote it.
+            if (!result.outcome.duplicate || entry.generatedKey === true) this.#onWritten?.(entry.command);
           } else if (result.error instanceof StoreUnavailableError) {
             retry.push(entry); // not a refusal: the store did not answer for it; same key next time
           } else {
@@ -319,7 +323,7 @@ export class BufferedUsageRecorder {
         if (retry.length > 0) throw new StoreUnavailableError('flush', `${retry.length} records got no answer`);
       } catch (error) {
         if (!(error instanceof StoreUnavailableError)) {
-          for (const entry of pending) this.#deadLetters.push({ ...entry, error: error as UsageError });
+          for (const entry of pending) this.#deadLetters.push({ command: entry.command, records: entry.records, error: error as UsageError });
           this.#logger.error({ err: { message: (error as Error).message } }, 'buffered flush failed for good; kept in deadLetters()');
           throw error;
         }

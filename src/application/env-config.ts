@@ -23,6 +23,7 @@ export const ENV_NAMES: FieldNames & {
   commandTimeoutMs: 'REDIS_COMMAND_TIMEOUT_MS',
   maxConnections: 'REDIS_MAX_CONNECTIONS',
   retryOnTimeout: 'REDIS_RETRY_ON_TIMEOUT',
+  clusterNodes: 'REDIS_CLUSTER_NODES',
   store: 'TOKEN_STATS_STORE',
   policy: 'TOKEN_STATS_DEFAULT_CYCLE',
   timeZone: 'TOKEN_STATS_TIMEZONE',
@@ -89,6 +90,7 @@ export function configFromEnv(env: Env = process.env): TokenUsageConfig {
       ...defined('commandTimeoutMs', int(n.commandTimeoutMs)),
       ...defined('maxConnections', int(n.maxConnections)),
       ...defined('retryOnTimeout', bool(n.retryOnTimeout)),
+      ...defined('clusterNodes', text(n.clusterNodes)),
     },
     cycle: {
       ...defined('policy', text(n.policy)?.toLowerCase() as CyclePolicy | undefined),

@@ -1,4 +1,5 @@
-import type { Cluster, Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type {
   BatchRecordResult,
   CycleRef,
@@ -16,8 +17,11 @@ import type { AlertStateStore, SyncThresholdsCommand, SyncThresholdsOutcome } fr
 import type { HealthProbe, StoreHealth } from '../../ports/health-probe.js';
 import { StoreUnavailableError } from '../../domain/errors.js';
 import type { UsageError } from '../../domain/errors.js';
+import { batchParts } from './cluster-batch.js';
 import { createKeyBuilder } from './keys.js';
 import type { KeyBuilder, KeyOptions } from './keys.js';
+import { neverResendWrites } from './redis-connection.js';
+import { RedisUsageInspector } from './redis-usage-inspector.js';
 import { isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
 import { ALL_SCRIPTS } from './scripts/all.js';
 import { readUsageScript } from './scripts/read-usage.js';
@@ -34,7 +38,8 @@ type ScriptCall = (...keysThenArgs: string[]) => Promise<unknown>;
 export interface RedisUsageStoreOptions extends KeyOptions {
   /**
    * One or more ioredis clients, or a `Cluster` (then turn `hashTags` on, so each script's keys share
-   * a slot); calls are spread over them round-robin.
+   * a slot); calls are spread over them round-robin. The store turns off the clients' re-sending of
+   * commands that may have run (see `neverResendWrites`): a re-sent increment would count twice.
    */
   readonly clients: readonly (Redis | Cluster)[];
   /** Close the clients in `close()`; true when the store created them. Default false. */
@@ -50,6 +55,7 @@ export interface RedisUsageStoreOptions extends KeyOptions {
 export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe {
   readonly #clients: readonly (Redis | Cluster)[];
   readonly #keys: KeyBuilder;
+  readonly #keyOptions: KeyOptions;
   readonly #ownsClients: boolean;
   readonly #retryReadsOnTimeout: boolean;
   #next = 0;
@@ -59,9 +65,11 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     if (options.clients.length === 0) throw new TypeError('RedisUsageStore needs at least one client');
     this.#clients = options.clients;
     this.#keys = createKeyBuilder(options);
+    this.#keyOptions = { prefix: options.prefix, hashTags: options.hashTags };
     this.#ownsClients = options.ownsClients ?? false;
     this.#retryReadsOnTimeout = options.retryReadsOnTimeout ?? false;
     for (const client of this.#clients) {
+      neverResendWrites(client);
       for (const script of ALL_SCRIPTS) {
         client.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
       }
@@ -74,24 +82,50 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     return recordOutcome(reply, call.keys[0]);
   }
 
+  /**
+   * One pipelined round trip per part: the whole batch on one Redis, one part per node on a Cluster,
+   * sent in parallel. A part that failed answers `StoreUnavailableError` for each of its records
+   * (any subset of it may have run: retry them with the same keys) beside the other parts' results;
+   * the call rejects only when every part failed.
+   */
   async recordUsageBatch(commands: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
     if (commands.length === 0) return [];
     const calls = commands.map((command) => this.#recordCall(command));
-    const pipeline = this.#client('recordUsageBatch').pipeline();
+    const client = this.#client('recordUsageBatch');
+    const parts = batchParts(client, calls.map((call) => call.keys[0]));
+    if (parts.length === 1) return this.#recordPart(client, calls);
+    const settled = await Promise.allSettled(parts.map((part) => this.#recordPart(client, part.map((i) => calls[i] as RecordCall))));
+    const failed = settled.find((outcome) => outcome.status === 'rejected');
+    if (failed !== undefined && settled.every((outcome) => outcome.status === 'rejected')) throw failed.reason;
+    const results: BatchRecordResult[] = [];
+    settled.forEach((outcome, p) => {
+      (parts[p] as number[]).forEach((index, j) => {
+        results[index] =
+          outcome.status === 'fulfilled'
+            ? (outcome.value[j] as BatchRecordResult)
+            : { ok: false, error: outcome.reason as UsageError };
+      });
+    });
+    return results;
+  }
+
+  /** One pipeline of record scripts on one node; rejects when its round trip failed. */
+  async #recordPart(client: Redis | Cluster, calls: readonly RecordCall[]): Promise<BatchRecordResult[]> {
+    const pipeline = client.pipeline();
     const queue = pipeline as unknown as Record<string, (...keysThenArgs: string[]) => unknown>;
     for (const call of calls) queue[recordUsageScript.name]?.call(pipeline, ...call.keys, ...call.args);
     let replies: [Error | null, unknown][] | null;
     try {
       replies = await pipeline.exec();
     } catch (error) {
-      throw toUsageError('recordUsageBatch', error, calls[0]?.keys[0] ?? '');
+      throw this.#error(client, 'recordUsageBatch', error, calls[0]?.keys[0] ?? '');
     }
     if (replies === null) throw toUsageError('recordUsageBatch', new Error('pipeline was not executed'), '');
     // ioredis resolves a pipeline even when the connection failed, with an error per command. That is
     // a failed round trip (any subset may have run), not a refusal of single records: reject it whole,
     // so the caller retries the batch with the same idempotency keys.
     const unavailable = replies.find(([error], i) => error !== null && !isCorrupt(toUsageError('recordUsageBatch', error, calls[i]?.keys[0] ?? '')));
-    if (unavailable !== undefined) throw toUsageError('recordUsageBatch', unavailable[0], '');
+    if (unavailable !== undefined) throw this.#error(client, 'recordUsageBatch', unavailable[0], '');
     return replies.map(([error, reply], i): BatchRecordResult => {
       const key = calls[i]?.keys[0] ?? '';
       if (error !== null) return { ok: false, error: toUsageError('recordUsageBatch', error, key) };
@@ -103,7 +137,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     });
   }
 
-  #recordCall(command: RecordUsageCommand): { keys: [string, string, string, string]; args: string[] } {
+  #recordCall(command: RecordUsageCommand): RecordCall {
     const { userId, cycle, idempotencyKeys } = command;
     const key = this.#keys.cycle(userId, cycle.start);
     if (idempotencyKeys.length > 2) throw new TypeError('recordUsage takes at most two idempotency keys');
@@ -149,10 +183,11 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
 
   async resetUsage(ref: CycleRef): Promise<void> {
     const key = this.#keys.cycle(ref.userId, ref.cycle);
+    const client = this.#client('resetUsage');
     try {
       // One MULTI (one slot with hash tags): the counters go, usage_limit stays (an emptied hash
       // disappears by itself), and the alert thresholds are re-armed.
-      const replies = await this.#client('resetUsage')
+      const replies = await client
         .multi()
         .hdel(key, 'prompt_tokens', 'completion_tokens', 'total_tokens', 'other_tokens')
         .del(this.#keys.alerts(ref.userId, ref.cycle))
@@ -160,7 +195,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       const failed = replies?.find(([error]) => error !== null)?.[0];
       if (failed) throw failed;
     } catch (error) {
-      throw toUsageError('resetUsage', error, key);
+      throw this.#error(client, 'resetUsage', error, key);
     }
   }
 
@@ -235,8 +270,13 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       if (echoed !== token) throw new Error('the health key did not read back what was written');
       return { store: 'redis', version: /redis_version:([^\r\n]+)/.exec(info)?.[1] ?? 'unknown' };
     } catch (error) {
-      throw toUsageError('probe', error, key);
+      throw this.#error(client, 'probe', error, key);
     }
+  }
+
+  /** An inspector on this store's clients and key layout (a Cluster: every master), for checks and sweeps. */
+  createInspector(): RedisUsageInspector {
+    return new RedisUsageInspector({ clients: this.#clients, ...this.#keyOptions });
   }
 
   async close(): Promise<void> {
@@ -271,14 +311,33 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     keys: readonly string[],
     args: readonly string[],
   ): Promise<unknown> {
-    const client = this.#client(operation) as unknown as Record<string, ScriptCall>;
-    const run = client[script.name] as ScriptCall;
+    const client = this.#client(operation);
+    const run = (client as unknown as Record<string, ScriptCall>)[script.name] as ScriptCall;
     try {
       return await run.call(client, ...keys, ...args);
     } catch (error) {
-      throw toUsageError(operation, error, errorKey);
+      throw this.#error(client, operation, error, errorKey);
     }
   }
+
+  /**
+   * As `toUsageError`, but a Cluster node's closed connection (a master killed or failed over) is named
+   * as such: the Cluster reconnects to the new topology, so unlike a closed client it is transient.
+   */
+  #error(client: Redis | Cluster, operation: string, error: unknown, key: string): UsageError {
+    if (client instanceof Cluster && client.status !== 'end' && error instanceof Error && error.message === 'Connection is closed.') {
+      return new StoreUnavailableError(operation, `Redis failed: ${CLUSTER_NODE_CLOSED} (${error.message})`, { cause: error });
+    }
+    return toUsageError(operation, error, key);
+  }
+}
+
+/** The message of a Cluster node connection that closed with a command in flight (it may have run). */
+const CLUSTER_NODE_CLOSED = 'a Redis Cluster node connection closed';
+
+interface RecordCall {
+  readonly keys: [string, string, string, string];
+  readonly args: string[];
 }
 
 function isCorrupt(error: UsageError): boolean {
