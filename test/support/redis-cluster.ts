@@ -168,16 +168,22 @@ export class RedisClusterKit {
     await this.#spawn(this.#node(port));
   }
 
-  /** `CLUSTER FAILOVER` on a replica; resolves when the replica reports itself master. */
+  /**
+   * `CLUSTER FAILOVER` on a replica; resolves when the replica reports itself master. A manual
+   * failover that Redis aborted (its master did not pause in time) is asked for again.
+   */
   async failover(replicaPort: number): Promise<void> {
-    await this.cli(replicaPort, 'CLUSTER', 'FAILOVER');
     const deadline = Date.now() + this.#options.readyTimeoutMs;
     while (Date.now() < deadline) {
-      const role = await this.cli(replicaPort, 'ROLE');
-      if (role.startsWith('master')) return;
-      await sleep(100);
+      await this.cli(replicaPort, 'CLUSTER', 'FAILOVER');
+      for (const askedAt = Date.now(); Date.now() - askedAt < 6_000 && Date.now() < deadline; ) {
+        const role = await this.cli(replicaPort, 'ROLE');
+        if (role.startsWith('master')) return;
+        await sleep(100);
+      }
     }
-    throw new Error(`the replica on ${replicaPort} did not become master`);
+    const log = this.#node(replicaPort).log.trim().split('\n').slice(-8).join(' | ');
+    throw new Error(`the replica on ${replicaPort} did not become master: ${log}`);
   }
 
   /** Moves `slots` slots from one master to another with `redis-cli --cluster reshard`. */
