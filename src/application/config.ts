@@ -60,6 +60,13 @@ export interface RedisConfig extends RedisConnectionOptions {
    * Cluster (one ioredis `Cluster`; host/port/db/url are not used) and `hashTags` must be on.
    */
   readonly clusterNodes: readonly ClusterSeed[];
+  /**
+   * Acknowledge a write only after this many replicas confirmed it (`WAIT`; `TOKEN_STATS_MIN_REPLICAS_ACK`),
+   * so a failover keeps it. Default 0 (off: Redis replicates asynchronously).
+   */
+  readonly minReplicasAck: number;
+  /** How long a write waits for those replicas (`TOKEN_STATS_REPLICA_ACK_TIMEOUT_MS`); below the command timeout. */
+  readonly replicaAckTimeoutMs: number;
 }
 
 /** The complete, validated configuration. */
@@ -117,6 +124,8 @@ export const DEFAULT_CONFIG: TokenUsageConfig = {
     maxConnections: 1,
     retryOnTimeout: true,
     clusterNodes: [],
+    minReplicasAck: 0,
+    replicaAckTimeoutMs: 1_000,
   },
   cycle: { policy: 'monthly', timeZone: 'UTC', retentionCycles: 3 },
   enforcement: { leaseMs: 300_000, dedupeWindowMs: 86_400_000, failurePolicy: 'fail-closed' },
@@ -153,7 +162,12 @@ export function resolveConfig(input: TokenUsageConfigInput = {}, names: FieldNam
     maxConnections: integer(redisInput.maxConnections ?? d.redis.maxConnections, names.maxConnections, 1, 1_000),
     retryOnTimeout: bool(redisInput.retryOnTimeout ?? d.redis.retryOnTimeout, names.retryOnTimeout),
     clusterNodes: clusterSeeds(redisInput.clusterNodes, names.clusterNodes),
+    minReplicasAck: integer(redisInput.minReplicasAck ?? d.redis.minReplicasAck, names.minReplicasAck, 0, 100),
+    replicaAckTimeoutMs: integer(redisInput.replicaAckTimeoutMs ?? d.redis.replicaAckTimeoutMs, names.replicaAckTimeoutMs, 1, 600_000),
   };
+  if (redis.minReplicasAck > 0 && redis.replicaAckTimeoutMs >= redis.commandTimeoutMs) {
+    throw new ConfigError(names.replicaAckTimeoutMs, `must be below the command timeout (${redis.commandTimeoutMs} ms)`);
+  }
   const timeZone = input.cycle?.timeZone ?? d.cycle.timeZone;
   assertTimeZone(timeZone, names.timeZone);
   const hashTags = bool(input.hashTags ?? d.hashTags, names.hashTags);
@@ -219,6 +233,8 @@ export interface FieldNames {
   readonly maxConnections: string;
   readonly retryOnTimeout: string;
   readonly clusterNodes: string;
+  readonly minReplicasAck: string;
+  readonly replicaAckTimeoutMs: string;
   readonly store: string;
   readonly policy: string;
   readonly timeZone: string;
@@ -254,6 +270,8 @@ const FIELD_NAMES: FieldNames = {
   maxConnections: 'redis.maxConnections',
   retryOnTimeout: 'redis.retryOnTimeout',
   clusterNodes: 'redis.clusterNodes',
+  minReplicasAck: 'redis.minReplicasAck',
+  replicaAckTimeoutMs: 'redis.replicaAckTimeoutMs',
   store: 'store',
   policy: 'cycle.policy',
   timeZone: 'cycle.timeZone',

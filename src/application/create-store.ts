@@ -41,6 +41,7 @@ export function createAdapters(config: TokenUsageConfig, clock: Clock, logger: L
       ...keys,
       // With the retrying decorator on, it retries reads; the store's own retry would multiply them.
       retryReadsOnTimeout: config.redis.retryOnTimeout && config.retry.attempts <= 1,
+      replicaAck: { replicas: config.redis.minReplicasAck, timeoutMs: config.redis.replicaAckTimeoutMs },
     }),
     inspector: new RedisUsageInspector({ clients, ...keys }),
   };

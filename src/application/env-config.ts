@@ -24,6 +24,8 @@ export const ENV_NAMES: FieldNames & {
   maxConnections: 'REDIS_MAX_CONNECTIONS',
   retryOnTimeout: 'REDIS_RETRY_ON_TIMEOUT',
   clusterNodes: 'REDIS_CLUSTER_NODES',
+  minReplicasAck: 'TOKEN_STATS_MIN_REPLICAS_ACK',
+  replicaAckTimeoutMs: 'TOKEN_STATS_REPLICA_ACK_TIMEOUT_MS',
   store: 'TOKEN_STATS_STORE',
   policy: 'TOKEN_STATS_DEFAULT_CYCLE',
   timeZone: 'TOKEN_STATS_TIMEZONE',
@@ -91,6 +93,8 @@ export function configFromEnv(env: Env = process.env): TokenUsageConfig {
       ...defined('maxConnections', int(n.maxConnections)),
       ...defined('retryOnTimeout', bool(n.retryOnTimeout)),
       ...defined('clusterNodes', text(n.clusterNodes)),
+      ...defined('minReplicasAck', int(n.minReplicasAck)),
+      ...defined('replicaAckTimeoutMs', int(n.replicaAckTimeoutMs)),
     },
     cycle: {
       ...defined('policy', text(n.policy)?.toLowerCase() as CyclePolicy | undefined),

@@ -46,6 +46,8 @@ describe('DEFAULT_CONFIG', () => {
         maxConnections: 1,
         retryOnTimeout: true,
         clusterNodes: [],
+        minReplicasAck: 0,
+        replicaAckTimeoutMs: 1_000,
       },
       cycle: { policy: 'monthly', timeZone: 'UTC', retentionCycles: 3 },
       enforcement: { leaseMs: 300_000, dedupeWindowMs: 86_400_000, failurePolicy: 'fail-closed' },
@@ -118,6 +120,8 @@ describe('resolveConfig', () => {
         maxConnections: 8,
         retryOnTimeout: false,
         clusterNodes: [],
+        minReplicasAck: 0,
+        replicaAckTimeoutMs: 1_000,
       },
       cycle: { policy: 'weekly', timeZone: 'Europe/Berlin', retentionCycles: 0 },
       enforcement: { leaseMs: 10_000, dedupeWindowMs: 3_600_000, failurePolicy: 'throw' },
@@ -268,6 +272,8 @@ describe('configFromEnv', () => {
       maxConnections: 'REDIS_MAX_CONNECTIONS',
       retryOnTimeout: 'REDIS_RETRY_ON_TIMEOUT',
       clusterNodes: 'REDIS_CLUSTER_NODES',
+      minReplicasAck: 'TOKEN_STATS_MIN_REPLICAS_ACK',
+      replicaAckTimeoutMs: 'TOKEN_STATS_REPLICA_ACK_TIMEOUT_MS',
       store: 'TOKEN_STATS_STORE',
       policy: 'TOKEN_STATS_DEFAULT_CYCLE',
       timeZone: 'TOKEN_STATS_TIMEZONE',
@@ -497,6 +503,8 @@ describe('configFromEnv', () => {
         maxConnections: 3,
         retryOnTimeout: false,
         clusterNodes: [],
+        minReplicasAck: 0,
+        replicaAckTimeoutMs: 1_000,
       },
       cycle: { policy: 'daily', timeZone: 'America/Los_Angeles', retentionCycles: 30 },
       enforcement: { leaseMs: 45_000, dedupeWindowMs: 600_000, failurePolicy: 'fail-open' },
@@ -743,5 +751,18 @@ describe('Redis Cluster seed nodes', () => {
       { host: 'b', port: 2 },
     ]);
     expect(() => resolveConfig({ hashTags: true, redis: { clusterNodes: [{ host: 'a', port: -1 }] } })).toThrow(/redis.clusterNodes/);
+  });
+});
+
+describe('WAIT-based durability', () => {
+  it('TOKEN_STATS_MIN_REPLICAS_ACK and its timeout; the timeout must stay below the command timeout', () => {
+    expect(configFromEnv({ TOKEN_STATS_MIN_REPLICAS_ACK: '1', TOKEN_STATS_REPLICA_ACK_TIMEOUT_MS: '500' }).redis).toMatchObject({
+      minReplicasAck: 1,
+      replicaAckTimeoutMs: 500,
+    });
+    expect(() => configFromEnv({ TOKEN_STATS_MIN_REPLICAS_ACK: 'one' })).toThrow(/TOKEN_STATS_MIN_REPLICAS_ACK/);
+    expect(() => configFromEnv({ TOKEN_STATS_MIN_REPLICAS_ACK: '1', REDIS_COMMAND_TIMEOUT_MS: '800' })).toThrow(
+      /TOKEN_STATS_REPLICA_ACK_TIMEOUT_MS.*below the command timeout/,
+    );
   });
 });

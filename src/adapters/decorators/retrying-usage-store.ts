@@ -224,10 +224,11 @@ const TRANSIENT_MESSAGE = new RegExp(
 /**
  * Redis Cluster failures of a command that did not run or whose node went away mid-failover: a node
  * connection closed (the store names it so), redirections past ioredis' own limit, a slot table in
- * flux (`MOVED`, `ASK`, a pipeline whose slots moved between nodes) or a slot refresh that failed.
+ * flux (`MOVED`, `ASK`, a pipeline whose slots moved between nodes) or a slot refresh that failed;
+ * and a write too few replicas confirmed in time (`WAIT`), which a keyed retry confirms again.
  */
 const CLUSTER_TRANSIENT =
-  /Redis Cluster node connection closed|Too many Cluster redirections|(?:^|: )(?:MOVED|ASK) \d+|should belong to the same slots allocation group|Failed to refresh slots cache|Cluster isn't ready/;
+  /Redis Cluster node connection closed|Redis failed: WAIT: |Too many Cluster redirections|(?:^|: )(?:MOVED|ASK) \d+|should belong to the same slots allocation group|Failed to refresh slots cache|Cluster isn't ready/;
 
 const CLOSED_FOR_GOOD = /\bstore is closed\b|^Connection is closed\.$|^Cluster is ended\.$/;
 

@@ -22,6 +22,8 @@ import { createKeyBuilder } from './keys.js';
 import type { KeyBuilder, KeyOptions } from './keys.js';
 import { neverResendWrites } from './redis-connection.js';
 import { RedisUsageInspector } from './redis-usage-inspector.js';
+import { awaitReplicas } from './replica-ack.js';
+import type { ReplicaAck } from './replica-ack.js';
 import { isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
 import { ALL_SCRIPTS } from './scripts/all.js';
 import { readUsageScript } from './scripts/read-usage.js';
@@ -46,6 +48,11 @@ export interface RedisUsageStoreOptions extends KeyOptions {
   readonly ownsClients?: boolean;
   /** Retry a read once when the command timed out (reads only: a write is never retried here). */
   readonly retryReadsOnTimeout?: boolean;
+  /**
+   * Acknowledge a write only once this many replicas confirmed it (`WAIT`), so a failover to one of
+   * them keeps it; fewer in time fails the call as unavailable (retry with the same key). Off by default.
+   */
+  readonly replicaAck?: ReplicaAck;
 }
 
 /**
@@ -58,6 +65,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
   readonly #keyOptions: KeyOptions;
   readonly #ownsClients: boolean;
   readonly #retryReadsOnTimeout: boolean;
+  readonly #replicaAck: ReplicaAck | undefined;
   #next = 0;
   #closed = false;
 
@@ -68,6 +76,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     this.#keyOptions = { prefix: options.prefix, hashTags: options.hashTags };
     this.#ownsClients = options.ownsClients ?? false;
     this.#retryReadsOnTimeout = options.retryReadsOnTimeout ?? false;
+    this.#replicaAck = options.replicaAck !== undefined && options.replicaAck.replicas > 0 ? options.replicaAck : undefined;
     for (const client of this.#clients) {
       neverResendWrites(client);
       for (const script of ALL_SCRIPTS) {
@@ -126,6 +135,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     // so the caller retries the batch with the same idempotency keys.
     const unavailable = replies.find(([error], i) => error !== null && !isCorrupt(toUsageError('recordUsageBatch', error, calls[i]?.keys[0] ?? '')));
     if (unavailable !== undefined) throw this.#error(client, 'recordUsageBatch', unavailable[0], '');
+    if (this.#replicaAck !== undefined) await awaitReplicas(client, calls[0]?.keys[0] ?? '', this.#replicaAck, 'recordUsageBatch');
     return replies.map(([error, reply], i): BatchRecordResult => {
       const key = calls[i]?.keys[0] ?? '';
       if (error !== null) return { ok: false, error: toUsageError('recordUsageBatch', error, key) };
@@ -194,6 +204,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
         .exec();
       const failed = replies?.find(([error]) => error !== null)?.[0];
       if (failed) throw failed;
+      if (this.#replicaAck !== undefined) await awaitReplicas(client, key, this.#replicaAck, 'resetUsage');
     } catch (error) {
       throw this.#error(client, 'resetUsage', error, key);
     }
@@ -313,11 +324,16 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
   ): Promise<unknown> {
     const client = this.#client(operation);
     const run = (client as unknown as Record<string, ScriptCall>)[script.name] as ScriptCall;
+    let reply: unknown;
     try {
-      return await run.call(client, ...keys, ...args);
+      reply = await run.call(client, ...keys, ...args);
     } catch (error) {
       throw this.#error(client, operation, error, errorKey);
     }
+    if (this.#replicaAck !== undefined && script !== readUsageScript) {
+      await awaitReplicas(client, keys[0] ?? errorKey, this.#replicaAck, operation);
+    }
+    return reply;
   }
 
   /**
