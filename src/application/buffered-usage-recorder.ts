@@ -307,8 +307,9 @@ export class BufferedUsageRecorder {
         results.forEach((result, i) => {
           const entry = pending[i] as Entry;
           if (result.ok) {
-            // A generated key claimed already: an earlier attempt of this flush wrote it.
-            if (!result.outcome.duplicate || entry.generatedKey === true) this.#onWritten?.(entry.command);
+            // A duplicate on a retry may be this flush's own lost attempt (always so for a generated
+            // key): report it, since the hook (an alert check) is idempotent and must not miss it.
+            if (!result.outcome.duplicate || entry.generatedKey === true || attempt > 1) this.#onWritten?.(entry.command);
           } else if (result.error instanceof StoreUnavailableError) {
             retry.push(entry); // not a refusal: the store did not answer for it; same key next time
           } else {
