@@ -26,6 +26,10 @@ describeRedisCluster('the repository on a 3-master Redis Cluster', () => {
         REDIS_CLUSTER_NODES: redisClusterNodes.map(({ host, port }) => `${host}:${port}`).join(','),
         TOKEN_STATS_HASH_TAGS: 'true',
         TOKEN_STATS_KEY_PREFIX: prefix,
+        // The machine is shared with the other suites: generous timeouts, and a failure throws
+        // (rather than denying a reservation) so it cannot pass for a limit decision.
+        REDIS_COMMAND_TIMEOUT_MS: '20000',
+        TOKEN_STATS_FAILURE_POLICY: 'throw',
         ...env,
       },
       logger: new RecordingLogger(),
@@ -55,7 +59,7 @@ describeRedisCluster('the repository on a 3-master Redis Cluster', () => {
     expect(totals.filter((stats) => stats.totalTokens !== 21)).toEqual([]);
     const owners = new Set(await Promise.all(users.map(async (userId) => ownerOf(raw, `${prefix}:{${userId}}:${cycle}`))));
     expect(owners.size).toBe(3);
-  });
+  }, 90_000);
 
   it('zero overspend: 2,000 concurrent reserves from 8 clients grant exactly floor(L / k)', async () => {
     const [limit, k] = [10_000, 7];
@@ -67,7 +71,7 @@ describeRedisCluster('the repository on a 3-master Redis Cluster', () => {
     const grants = results.filter((result) => result.granted).length;
     expect(grants).toBe(Math.floor(limit / k));
     expect(await clients[0]?.canConsume('hot', 0)).toMatchObject({ reserved: grants * k, remaining: limit % k });
-  });
+  }, 90_000);
 
   it('50 concurrent recorders on 5 separate Cluster clients crossing 80 % at once fire one alert', async () => {
     const alerts: UsageAlert[] = [];
@@ -100,7 +104,7 @@ describeRedisCluster('the repository on a 3-master Redis Cluster', () => {
     } finally {
       await Promise.all(procs.map((proc) => proc.store.close()));
     }
-  });
+  }, 90_000);
 
   it('verifyConsistency scans every master (3,000 hashes, with progress) and repairs each key on its owner', async () => {
     const verifyPrefix = uniquePrefix();
@@ -128,7 +132,7 @@ describeRedisCluster('the repository on a 3-master Redis Cluster', () => {
     expect(repaired.repaired).toHaveLength(30);
     for (const userId of deflated) expect(await raw.hget(`${verifyPrefix}:{${userId}}:${cycle}`, 'total_tokens')).toBe('15');
     expect((await repo.verifyConsistency({ batchSize: 250 })).findings).toEqual([]);
-  });
+  }, 90_000);
 
   it('sweepAlerts finds crossings written by someone else on every master, and fires each once', async () => {
     const sweepPrefix = uniquePrefix();
@@ -144,7 +148,7 @@ describeRedisCluster('the repository on a 3-master Redis Cluster', () => {
     expect(report.scanned).toBe(90);
     expect(report.alerts.map((alert) => alert.userId).sort()).toEqual([...hot].sort());
     expect((await repo.sweepAlerts()).alerts).toEqual([]);
-  });
+  }, 90_000);
 });
 
 /** The address of the master that owns `key`. */

@@ -12,7 +12,7 @@ export function clusterClient(
 ): Cluster {
   return createRedisClusterClient(
     seeds,
-    { host: '', port: 0, db: 0, tls: false, connectTimeoutMs: 2_000, commandTimeoutMs: timeouts.commandTimeoutMs ?? 5_000 },
+    { host: '', port: 0, db: 0, tls: false, connectTimeoutMs: 2_000, commandTimeoutMs: timeouts.commandTimeoutMs ?? 15_000 },
     new RecordingLogger(),
   );
 }

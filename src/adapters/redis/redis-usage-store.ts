@@ -135,7 +135,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     // so the caller retries the batch with the same idempotency keys.
     const unavailable = replies.find(([error], i) => error !== null && !isCorrupt(toUsageError('recordUsageBatch', error, calls[i]?.keys[0] ?? '')));
     if (unavailable !== undefined) throw this.#error(client, 'recordUsageBatch', unavailable[0], '');
-    if (this.#replicaAck !== undefined) await awaitReplicas(client, calls[0]?.keys[0] ?? '', this.#replicaAck, 'recordUsageBatch');
+    await this.#confirmed(client, calls[0]?.keys[0] ?? '', 'recordUsageBatch');
     return replies.map(([error, reply], i): BatchRecordResult => {
       const key = calls[i]?.keys[0] ?? '';
       if (error !== null) return { ok: false, error: toUsageError('recordUsageBatch', error, key) };
@@ -204,7 +204,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
         .exec();
       const failed = replies?.find(([error]) => error !== null)?.[0];
       if (failed) throw failed;
-      if (this.#replicaAck !== undefined) await awaitReplicas(client, key, this.#replicaAck, 'resetUsage');
+      await this.#confirmed(client, key, 'resetUsage');
     } catch (error) {
       throw this.#error(client, 'resetUsage', error, key);
     }
@@ -330,10 +330,18 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     } catch (error) {
       throw this.#error(client, operation, error, errorKey);
     }
-    if (this.#replicaAck !== undefined && script !== readUsageScript) {
-      await awaitReplicas(client, keys[0] ?? errorKey, this.#replicaAck, operation);
-    }
+    if (script !== readUsageScript) await this.#confirmed(client, keys[0] ?? errorKey, operation);
     return reply;
+  }
+
+  /** With `replicaAck`: waits until enough replicas confirmed the write just made on `key`'s connection. */
+  async #confirmed(client: Redis | Cluster, key: string, operation: string): Promise<void> {
+    if (this.#replicaAck === undefined) return;
+    try {
+      await awaitReplicas(client, key, this.#replicaAck, operation);
+    } catch (error) {
+      throw this.#error(client, operation, error, key);
+    }
   }
 
   /**

@@ -14,15 +14,11 @@ export interface ReplicaAck {
  * Cluster the pooled connection to the key's owner, which carried the write) and throws
  * `StoreUnavailableError` when fewer replicas confirmed it: the write is applied on the master but
  * could be lost if that master failed now, so the caller may retry it with the same idempotency key.
+ * A failed `WAIT` command rejects with the client's own error, for the caller to map.
  */
 export async function awaitReplicas(client: Redis | Cluster, key: string, ack: ReplicaAck, operation: string): Promise<void> {
-  const connection = client instanceof Cluster ? ownerConnection(client, key) : client;
-  let confirmed: number;
-  try {
-    confirmed = Number(await connection.wait(ack.replicas, ack.timeoutMs));
-  } catch (error) {
-    throw new StoreUnavailableError(operation, `Redis failed: WAIT: ${(error as Error).message}`, { cause: error });
-  }
+  const connection = client instanceof Cluster ? ownerConnection(client, key, operation) : client;
+  const confirmed = Number(await connection.wait(ack.replicas, ack.timeoutMs));
   if (confirmed < ack.replicas) {
     throw new StoreUnavailableError(
       operation,
@@ -32,9 +28,9 @@ export async function awaitReplicas(client: Redis | Cluster, key: string, ack: R
   }
 }
 
-function ownerConnection(cluster: Cluster, key: string): Redis {
+function ownerConnection(cluster: Cluster, key: string, operation: string): Redis {
   const owner = cluster.slots[calculateSlot(key)]?.[0];
   const node = cluster.nodes('master').find((candidate) => `${candidate.options.host}:${candidate.options.port}` === owner);
-  if (node === undefined) throw new StoreUnavailableError('wait', `Redis failed: WAIT: no connection to the owner of ${key}`);
+  if (node === undefined) throw new StoreUnavailableError(operation, `Redis failed: WAIT: no connection to the owner of ${key}`);
   return node;
 }
