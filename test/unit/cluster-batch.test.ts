@@ -1,7 +1,7 @@
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { batchParts } from '../../src/adapters/redis/cluster-batch.js';
+import { batchParts, inParts } from '../../src/adapters/redis/cluster-batch.js';
 
 const clients: (Redis | Cluster)[] = [];
 afterEach(() => {
@@ -31,5 +31,26 @@ describe('batchParts: how a batch is split for one pipeline per node', () => {
     const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
     clients.push(cluster);
     expect(batchParts(cluster, keys)).toEqual([[0, 2], [1], [3]]);
+  });
+});
+
+describe('inParts: one pipeline per part, answers back in order', () => {
+  const parts = [[0, 2], [1], [3]];
+  const run = (failing: number[]) => async (part: readonly number[]) => {
+    if (part.some((i) => failing.includes(i))) throw new Error(`part ${part.join(',')} failed`);
+    return part.map((i) => `ok ${i}`);
+  };
+
+  it('puts each answer at its index, and a failed part as one failure per record, beside the others', async () => {
+    expect(await inParts(parts, run([1]), (error) => `failed: ${(error as Error).message}`)).toEqual([
+      'ok 0',
+      'failed: part 1 failed',
+      'ok 2',
+      'ok 3',
+    ]);
+  });
+
+  it('rejects when every part failed', async () => {
+    await expect(inParts(parts, run([0, 1, 3]), () => 'failed')).rejects.toThrow(/part .* failed/);
   });
 });

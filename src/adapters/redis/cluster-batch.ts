@@ -21,3 +21,24 @@ export function batchParts(client: Redis | Cluster, keys: readonly string[]): nu
   });
   return [...parts.values()];
 }
+
+/**
+ * Runs each part (in parallel) and puts the answers back in the batch's order; a part that failed
+ * answers `failed(error)` for each of its commands. Rejects only when every part failed.
+ */
+export async function inParts<T>(
+  parts: readonly number[][],
+  run: (part: readonly number[]) => Promise<T[]>,
+  failed: (error: unknown) => T,
+): Promise<T[]> {
+  const settled = await Promise.allSettled(parts.map(run));
+  const rejected = settled.find((outcome) => outcome.status === 'rejected');
+  if (rejected !== undefined && settled.every((outcome) => outcome.status === 'rejected')) throw rejected.reason;
+  const results: T[] = [];
+  settled.forEach((outcome, p) => {
+    (parts[p] as number[]).forEach((index, j) => {
+      results[index] = outcome.status === 'fulfilled' ? (outcome.value[j] as T) : failed(outcome.reason);
+    });
+  });
+  return results;
+}

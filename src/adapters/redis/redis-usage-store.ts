@@ -1,5 +1,4 @@
-import { Cluster } from 'ioredis';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type {
   BatchRecordResult,
   CycleRef,
@@ -17,14 +16,14 @@ import type { AlertStateStore, SyncThresholdsCommand, SyncThresholdsOutcome } fr
 import type { HealthProbe, StoreHealth } from '../../ports/health-probe.js';
 import { StoreUnavailableError } from '../../domain/errors.js';
 import type { UsageError } from '../../domain/errors.js';
-import { batchParts } from './cluster-batch.js';
+import { batchParts, inParts } from './cluster-batch.js';
 import { createKeyBuilder } from './keys.js';
 import type { KeyBuilder, KeyOptions } from './keys.js';
 import { neverResendWrites } from './redis-connection.js';
 import { RedisUsageInspector } from './redis-usage-inspector.js';
 import { awaitReplicas } from './replica-ack.js';
 import type { ReplicaAck } from './replica-ack.js';
-import { isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
+import { clientError, isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
 import { ALL_SCRIPTS } from './scripts/all.js';
 import { readUsageScript } from './scripts/read-usage.js';
 import { recordUsageScript } from './scripts/record-usage.js';
@@ -103,19 +102,11 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     const client = this.#client('recordUsageBatch');
     const parts = batchParts(client, calls.map((call) => call.keys[0]));
     if (parts.length === 1) return this.#recordPart(client, calls);
-    const settled = await Promise.allSettled(parts.map((part) => this.#recordPart(client, part.map((i) => calls[i] as RecordCall))));
-    const failed = settled.find((outcome) => outcome.status === 'rejected');
-    if (failed !== undefined && settled.every((outcome) => outcome.status === 'rejected')) throw failed.reason;
-    const results: BatchRecordResult[] = [];
-    settled.forEach((outcome, p) => {
-      (parts[p] as number[]).forEach((index, j) => {
-        results[index] =
-          outcome.status === 'fulfilled'
-            ? (outcome.value[j] as BatchRecordResult)
-            : { ok: false, error: outcome.reason as UsageError };
-      });
-    });
-    return results;
+    return inParts(
+      parts,
+      (part) => this.#recordPart(client, part.map((i) => calls[i] as RecordCall)),
+      (error): BatchRecordResult => ({ ok: false, error: error as UsageError }),
+    );
   }
 
   /** One pipeline of record scripts on one node; rejects when its round trip failed. */
@@ -127,14 +118,14 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     try {
       replies = await pipeline.exec();
     } catch (error) {
-      throw this.#error(client, 'recordUsageBatch', error, calls[0]?.keys[0] ?? '');
+      throw clientError(client, 'recordUsageBatch', error, calls[0]?.keys[0] ?? '');
     }
     if (replies === null) throw toUsageError('recordUsageBatch', new Error('pipeline was not executed'), '');
     // ioredis resolves a pipeline even when the connection failed, with an error per command. That is
     // a failed round trip (any subset may have run), not a refusal of single records: reject it whole,
     // so the caller retries the batch with the same idempotency keys.
     const unavailable = replies.find(([error], i) => error !== null && !isCorrupt(toUsageError('recordUsageBatch', error, calls[i]?.keys[0] ?? '')));
-    if (unavailable !== undefined) throw this.#error(client, 'recordUsageBatch', unavailable[0], '');
+    if (unavailable !== undefined) throw clientError(client, 'recordUsageBatch', unavailable[0], '');
     await this.#confirmed(client, calls[0]?.keys[0] ?? '', 'recordUsageBatch');
     return replies.map(([error, reply], i): BatchRecordResult => {
       const key = calls[i]?.keys[0] ?? '';
@@ -206,7 +197,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       if (failed) throw failed;
       await this.#confirmed(client, key, 'resetUsage');
     } catch (error) {
-      throw this.#error(client, 'resetUsage', error, key);
+      throw clientError(client, 'resetUsage', error, key);
     }
   }
 
@@ -281,7 +272,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       if (echoed !== token) throw new Error('the health key did not read back what was written');
       return { store: 'redis', version: /redis_version:([^\r\n]+)/.exec(info)?.[1] ?? 'unknown' };
     } catch (error) {
-      throw this.#error(client, 'probe', error, key);
+      throw clientError(client, 'probe', error, key);
     }
   }
 
@@ -328,7 +319,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     try {
       reply = await run.call(client, ...keys, ...args);
     } catch (error) {
-      throw this.#error(client, operation, error, errorKey);
+      throw clientError(client, operation, error, errorKey);
     }
     if (script !== readUsageScript) await this.#confirmed(client, keys[0] ?? errorKey, operation);
     return reply;
@@ -340,24 +331,11 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     try {
       await awaitReplicas(client, key, this.#replicaAck, operation);
     } catch (error) {
-      throw this.#error(client, operation, error, key);
+      throw clientError(client, operation, error, key);
     }
   }
 
-  /**
-   * As `toUsageError`, but a Cluster node's closed connection (a master killed or failed over) is named
-   * as such: the Cluster reconnects to the new topology, so unlike a closed client it is transient.
-   */
-  #error(client: Redis | Cluster, operation: string, error: unknown, key: string): UsageError {
-    if (client instanceof Cluster && client.status !== 'end' && error instanceof Error && error.message === 'Connection is closed.') {
-      return new StoreUnavailableError(operation, `Redis failed: ${CLUSTER_NODE_CLOSED} (${error.message})`, { cause: error });
-    }
-    return toUsageError(operation, error, key);
-  }
 }
-
-/** The message of a Cluster node connection that closed with a command in flight (it may have run). */
-const CLUSTER_NODE_CLOSED = 'a Redis Cluster node connection closed';
 
 interface RecordCall {
   readonly keys: [string, string, string, string];
