@@ -134,6 +134,22 @@ describeRedisCluster('the repository on a 3-master Redis Cluster', () => {
     expect((await repo.verifyConsistency({ batchSize: 250 })).findings).toEqual([]);
   }, 90_000);
 
+  it('a Cluster store passed by the host gets its inspector too: verifyConsistency and sweepAlerts work', async () => {
+    const hostPrefix = uniquePrefix();
+    const repo = createTokenUsageRepository({
+      config: { hashTags: true, keyPrefix: hostPrefix, alerts: { enabled: true } },
+      store: realClusterStore({ prefix: hostPrefix }),
+      logger: new RecordingLogger(),
+    });
+    repos.push(repo);
+    await Promise.all(Array.from({ length: 30 }, (_, i) => repo.incrementDetailedUsage(`host-${i}`, 1, 1)));
+    await raw.hset(`${hostPrefix}:{host-0}:${cycle}`, 'total_tokens', '1');
+    const report = await repo.verifyConsistency({ batchSize: 7 });
+    expect(report.scanned).toBe(30);
+    expect(report.findings.map((finding) => finding.userId)).toEqual(['host-0']);
+    expect((await repo.sweepAlerts()).scanned).toBe(30);
+  }, 90_000);
+
   it('sweepAlerts finds crossings written by someone else on every master, and fires each once', async () => {
     const sweepPrefix = uniquePrefix();
     const repo = repository({ TOKEN_STATS_KEY_PREFIX: sweepPrefix, TOKEN_STATS_ALERTS: 'true' });
