@@ -5,7 +5,10 @@ import type { TokenUsageRepository } from '../../src/index.js';
 export interface LoadResult {
   readonly acknowledged: Map<string, number>;
   readonly records: number;
+  /** Messages of the calls that failed, and per user the tokens of the record calls among them. */
   readonly failed: string[];
+  readonly failedErrors: Error[];
+  readonly failedTokens: Map<string, number>;
   readonly reserves: number;
   readonly granted: number;
   readonly buffered: Map<string, number>;
@@ -39,6 +42,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const acknowledged = new Map<string, number>();
   const buffered = new Map<string, number>();
   const failed: string[] = [];
+  const failedErrors: Error[] = [];
+  const failedTokens = new Map<string, number>();
   let started = 0;
   let reserves = 0;
   let granted = 0;
@@ -58,7 +63,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       }
       const user = users[n % users.length] as string;
       try {
-        await repo.incrementDetailedUsage(user, 3, 2, undefined, { idempotencyKey: `load-${n}` });
+        try {
+          await repo.incrementDetailedUsage(user, 3, 2, undefined, { idempotencyKey: `load-${n}` });
+        } catch (error) {
+          failedTokens.set(user, (failedTokens.get(user) ?? 0) + 5);
+          throw error;
+        }
         acknowledged.set(user, (acknowledged.get(user) ?? 0) + 5);
         if (n % 4 === 1) {
           await repo.recordBuffered({ userId: user, promptTokens: 1, completionTokens: 1 });
@@ -71,13 +81,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         }
       } catch (error) {
         failed.push((error as Error).message);
+        failedErrors.push(error as Error);
       }
     }
   };
   await Promise.all(Array.from({ length: options.inFlight }, worker));
   await faulting;
   if (more()) throw new Error(`the load hit its ${options.deadlineMs} ms deadline after ${started} records`);
-  return { acknowledged, records: started, failed, reserves, granted, buffered };
+  return { acknowledged, records: started, failed, failedErrors, failedTokens, reserves, granted, buffered };
 }
 
 /** Users (`prefix-i`) whose hash-tag slot is, or is not, in `[from, to]`. */
