@@ -12,7 +12,7 @@ const PINNED: Record<string, string> = {
   turRecordUsageV4: '9fbdb43f423a4a0b3ab3bc52f320e0c21ad994bd',
   turReadUsageV2: 'cc40c1593a6827adc096ccb03895fa24d7543a19',
   turSetLimitV1: '665e3e6a7cdc8b92876f5cddbd8b2c93f4727fd5',
-  turReserveV3: 'e2f04adb559bc1cf0144ec2f8fb0a0e7f8772d70',
+  turReserveV4: 'f08273442b8d2f3711fad5257c7fac14c8fcee7b',
   turReleaseLeaseV1: '57ac050124e5d906c194cdafbd8dd3b0a46c4a32',
   turSyncThresholdsV3: '0e3cfa2e6b16e9dfc8d35e181cd7b9f6f7751269',
   turRepairHashV1: '68ead592df9a7be447be0ea10c885fc725e00aa4',

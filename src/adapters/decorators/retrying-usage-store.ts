@@ -40,9 +40,9 @@ export interface RetryingUsageStoreOptions {
  * A failed write may still have been applied, so writes are retried only with an idempotency key: a
  * record without one gets a generated key (`g:<uuid>`) before its first attempt, reused on every retry,
  * and a retry whose generated key turns out claimed (its earlier attempt did land) reports
- * `duplicate: false`. `reserve` is retried: the lease member is the same, so a repeated grant only
- * refreshes it, and at worst the retry counts its own lease and denies (conservative; the lease
- * lapses). `releaseLease`, `setLimit`, `resetUsage` and `readUsage` are retried as they are; a retried
+ * `duplicate: false`. `reserve` is retried: the lease member is the same, and a store does not count a
+ * held lease against its own repeat, so a retry of a landed grant is granted again (refreshing it),
+ * never counted twice. `releaseLease`, `setLimit`, `resetUsage` and `readUsage` are retried as they are; a retried
  * `releaseLease` may answer `false` when its earlier attempt freed the lease.
  */
 export class RetryingUsageStore implements UsageStore {

@@ -120,9 +120,10 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     const now = this.#clock.now();
     const entry = this.#entry(command.userId, command.cycle.start, true);
     let reservedTokens = 0;
+    const own = leaseMember(command.lease); // a repeat of a held lease does not count against itself
     for (const [member, lease] of entry.leases) {
       if (lease.expiresAt <= now) entry.leases.delete(member);
-      else reservedTokens += lease.tokens;
+      else if (member !== own) reservedTokens += lease.tokens;
     }
     const limit = entry.cycleLimit ?? this.#standingLimits.get(command.userId) ?? null;
     const currentUsage = entry.totalTokens;

@@ -3,10 +3,11 @@ import type { RedisScript } from './script.js';
 
 /** Check-and-reserve in one step: `used + reserved + tokens <= limit`, or no limit, stores the lease. */
 export const reserveScript: RedisScript = {
-  name: 'turReserveV3',
+  name: 'turReserveV4',
   numberOfKeys: 3,
   lua: `--[[
-  Drops expired leases, then holds tokens for one user's cycle if they fit under the effective limit.
+  Drops expired leases, then holds tokens for one user's cycle if they fit under the effective limit;
+  a lease already held (same member) is checked as if it were not there and refreshed when granted.
   KEYS[1] cycle hash <prefix>:<user>:<YYYY-MM-DD>
   KEYS[2] policy hash <prefix>:<user>:policy
   KEYS[3] cycle leases zset <prefix>:<user>:<YYYY-MM-DD>:leases (member 'id:tokens', score = expiry ms)
@@ -24,6 +25,8 @@ ${LIVE_RESERVED_LUA}
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 local reserved = live_reserved(KEYS[3], now)
+-- The same lease again (a retry whose first attempt was granted) does not count against itself.
+if redis.call('ZSCORE', KEYS[3], ARGV[1]) then reserved = reserved - tonumber(ARGV[2]) end
 local used, limit, corrupt = used_and_limit(KEYS[1], KEYS[2])
 if corrupt then return redis.error_reply('TUR_CORRUPT ' .. corrupt) end
 if limit ~= -1 and used + reserved + tonumber(ARGV[2]) > limit then
