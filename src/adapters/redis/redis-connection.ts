@@ -103,6 +103,8 @@ export function createRedisClusterClient(seeds: readonly ClusterSeed[], options:
  */
 const SAFE_CLUSTER_OPTIONS: Pick<ClusterOptions, 'retryDelayOnFailover'> = { retryDelayOnFailover: 0 };
 
+const GUARDED = new WeakSet<Cluster>();
+
 /**
  * Turns off ioredis' re-sending of commands that may already have run, on a client someone else
  * built: `autoResendUnfulfilledCommands` on a `Redis` (re-sends after a reconnect), and on a `Cluster`
@@ -112,6 +114,8 @@ const SAFE_CLUSTER_OPTIONS: Pick<ClusterOptions, 'retryDelayOnFailover'> = { ret
  */
 export function neverResendWrites(client: Redis | Cluster): void {
   if (client instanceof Cluster) {
+    if (GUARDED.has(client)) return; // one listener per Cluster, however many stores share it
+    GUARDED.add(client);
     Object.assign(client.options, SAFE_CLUSTER_OPTIONS);
     const noResend = (node: Redis): void => {
       node.options.autoResendUnfulfilledCommands = false;
