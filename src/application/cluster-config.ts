@@ -3,7 +3,7 @@ import type { ClusterSeed } from '../adapters/redis/redis-connection.js';
 
 /**
  * Validates Redis Cluster seed nodes: an array of `{ host, port }` or `host:port` strings, or one
- * comma-separated string of them (`REDIS_CLUSTER_NODES=10.0.0.1:7000,10.0.0.2:7000`). Throws
+ * comma-separated string of them (`REDIS_CLUSTER_NODES=redis-a:7000,redis-b:7000`). Throws
  * `ConfigError` naming `name`. A few reachable nodes are enough: the client learns the rest.
  */
 export function clusterSeeds(value: unknown, name: string): ClusterSeed[] {
