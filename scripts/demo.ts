@@ -1,6 +1,6 @@
 /**
  * The main job on an embedded default: records and checks token usage for a few users.
- * Runs on the in-memory store unless REDIS_URL (or TOKEN_STATS_STORE=redis) is set.
+ * Runs on the in-memory store unless REDIS_URL or REDIS_CLUSTER_NODES (or TOKEN_STATS_STORE=redis) is set.
  *
  *   npm run demo                                 # in-memory
  *   REDIS_URL=redis://127.0.0.1:6379 npm run demo # real Redis
@@ -8,7 +8,7 @@
 import { createTokenUsageRepository, isUsageError } from '../src/index.js';
 
 const env = { ...process.env };
-if (env['TOKEN_STATS_STORE'] === undefined) env['TOKEN_STATS_STORE'] = env['REDIS_URL'] ? 'redis' : 'memory';
+if (env['TOKEN_STATS_STORE'] === undefined) env['TOKEN_STATS_STORE'] = env['REDIS_URL'] || env['REDIS_CLUSTER_NODES'] ? 'redis' : 'memory';
 env['TOKEN_STATS_LOG_LEVEL'] ??= 'warn';
 
 const repo = createTokenUsageRepository({ env });

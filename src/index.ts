@@ -121,8 +121,8 @@ export type {
 export { InMemoryUsageStore } from './adapters/memory/in-memory-usage-store.js';
 export { RedisUsageStore } from './adapters/redis/redis-usage-store.js';
 export type { RedisUsageStoreOptions } from './adapters/redis/redis-usage-store.js';
-export { createRedisClient } from './adapters/redis/redis-connection.js';
-export type { RedisConnectionOptions } from './adapters/redis/redis-connection.js';
+export { createRedisClient, createRedisClusterClient } from './adapters/redis/redis-connection.js';
+export type { ClusterSeed, RedisConnectionOptions } from './adapters/redis/redis-connection.js';
 export { systemClock } from './adapters/system-clock.js';
 export { RedisUsageInspector } from './adapters/redis/redis-usage-inspector.js';
 export type { RedisUsageInspectorOptions } from './adapters/redis/redis-usage-inspector.js';

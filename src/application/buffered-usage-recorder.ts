@@ -91,6 +91,8 @@ export interface DeadLetter {
 interface Entry {
   command: RecordUsageCommand;
   records: number;
+  /** Its idempotency key was generated at flush time: a duplicate means an earlier attempt landed. */
+  generatedKey?: boolean;
 }
 
 /** A user's buffered sum: the first record plus the tokens of those merged into it since (no per-record allocation). */
@@ -331,6 +333,7 @@ export class BufferedUsageRecorder {
         ? entry
         : {
             records: entry.records,
+            generatedKey: true,
             command: {
               ...entry.command,
               idempotencyKeys: [generatedIdempotencyKey()],
@@ -357,7 +360,9 @@ export class BufferedUsageRecorder {
         results.forEach((result, i) => {
           const entry = pending[i] as Entry;
           if (result.ok) {
-            if (!result.outcome.duplicate) this.#followUp(entry.command);
+            // A duplicate on a retry may be this flush's own lost attempt (always so for a generated
+            // key): report it, since the hook (an alert check) is idempotent and must not miss it.
+            if (!result.outcome.duplicate || entry.generatedKey === true || attempt > 1) this.#followUp(entry.command);
           } else if (result.error instanceof StoreUnavailableError) {
             retry.push(entry); // not a refusal: the store did not answer for it; same key next time
           } else {
@@ -372,7 +377,7 @@ export class BufferedUsageRecorder {
         if (retry.length > 0) throw new StoreUnavailableError('flush', `${retry.length} records got no answer`);
       } catch (error) {
         if (!(error instanceof StoreUnavailableError)) {
-          for (const entry of pending) this.#deadLetters.push({ ...entry, error: error as UsageError });
+          for (const entry of pending) this.#deadLetters.push({ command: entry.command, records: entry.records, error: error as UsageError });
           this.#logger.error({ err: { message: (error as Error).message } }, 'buffered flush failed for good; kept in deadLetters()');
           throw error;
         }

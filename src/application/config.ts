@@ -40,7 +40,8 @@ export interface CacheConfig {
   readonly ttlMs: number;
   readonly maxEntries: number;
 }
-import type { RedisConnectionOptions } from '../adapters/redis/redis-connection.js';
+import type { ClusterSeed, RedisConnectionOptions } from '../adapters/redis/redis-connection.js';
+import { clusterSeeds } from './cluster-config.js';
 
 /** Which `UsageStore` backs the repository. */
 export type StoreKind = 'redis' | 'memory';
@@ -54,6 +55,18 @@ export interface RedisConfig extends RedisConnectionOptions {
   readonly maxConnections: number;
   /** Retry a read once after a command timeout (`REDIS_RETRY_ON_TIMEOUT`). Writes are never retried. */
   readonly retryOnTimeout: boolean;
+  /**
+   * Seed nodes of a Redis Cluster (`REDIS_CLUSTER_NODES`); when given, the store connects to the
+   * Cluster (one ioredis `Cluster`; host/port/db/url are not used) and `hashTags` must be on.
+   */
+  readonly clusterNodes: readonly ClusterSeed[];
+  /**
+   * Acknowledge a write only after this many replicas confirmed it (`WAIT`; `TOKEN_STATS_MIN_REPLICAS_ACK`),
+   * so a failover keeps it. Default 0 (off: Redis replicates asynchronously).
+   */
+  readonly minReplicasAck: number;
+  /** How long a write waits for those replicas (`TOKEN_STATS_REPLICA_ACK_TIMEOUT_MS`); below the command timeout. */
+  readonly replicaAckTimeoutMs: number;
 }
 
 /** The complete, validated configuration. */
@@ -79,7 +92,10 @@ export interface TokenUsageConfig {
 /** Partial configuration; anything left out gets its default. `redis.url` wins over host/port/db. */
 export interface TokenUsageConfigInput {
   readonly store?: StoreKind;
-  readonly redis?: Partial<RedisConfig> & { readonly url?: string };
+  readonly redis?: Partial<Omit<RedisConfig, 'clusterNodes'>> & {
+    readonly url?: string;
+    readonly clusterNodes?: readonly (ClusterSeed | string)[] | string;
+  };
   readonly cycle?: Partial<CycleCalendarOptions>;
   readonly enforcement?: Partial<EnforcementOptions>;
   readonly alerts?: Partial<AlertsConfig>;
@@ -107,6 +123,9 @@ export const DEFAULT_CONFIG: TokenUsageConfig = {
     commandTimeoutMs: 3_000,
     maxConnections: 1,
     retryOnTimeout: true,
+    clusterNodes: [],
+    minReplicasAck: 0,
+    replicaAckTimeoutMs: 1_000,
   },
   cycle: { policy: 'monthly', timeZone: 'UTC', retentionCycles: 3 },
   enforcement: { leaseMs: 300_000, dedupeWindowMs: 86_400_000, failurePolicy: 'fail-closed' },
@@ -142,10 +161,19 @@ export function resolveConfig(input: TokenUsageConfigInput = {}, names: FieldNam
     commandTimeoutMs: integer(redisInput.commandTimeoutMs ?? d.redis.commandTimeoutMs, names.commandTimeoutMs, 1, 600_000),
     maxConnections: integer(redisInput.maxConnections ?? d.redis.maxConnections, names.maxConnections, 1, 1_000),
     retryOnTimeout: bool(redisInput.retryOnTimeout ?? d.redis.retryOnTimeout, names.retryOnTimeout),
+    clusterNodes: clusterSeeds(redisInput.clusterNodes, names.clusterNodes),
+    minReplicasAck: integer(redisInput.minReplicasAck ?? d.redis.minReplicasAck, names.minReplicasAck, 0, 100),
+    replicaAckTimeoutMs: integer(redisInput.replicaAckTimeoutMs ?? d.redis.replicaAckTimeoutMs, names.replicaAckTimeoutMs, 1, 600_000),
   };
+  if (redis.minReplicasAck > 0 && redis.replicaAckTimeoutMs >= redis.commandTimeoutMs) {
+    throw new ConfigError(names.replicaAckTimeoutMs, `must be below the command timeout (${redis.commandTimeoutMs} ms)`);
+  }
   const timeZone = input.cycle?.timeZone ?? d.cycle.timeZone;
   assertTimeZone(timeZone, names.timeZone);
   const hashTags = bool(input.hashTags ?? d.hashTags, names.hashTags);
+  if (redis.clusterNodes.length > 0 && !hashTags) {
+    throw new ConfigError(names.hashTags, 'must be on with Redis Cluster nodes (each script needs its keys in one slot)');
+  }
   const enforcement = input.enforcement ?? {};
   const alerts = input.alerts ?? {};
   const buffer = input.buffer ?? {};
@@ -204,6 +232,9 @@ export interface FieldNames {
   readonly commandTimeoutMs: string;
   readonly maxConnections: string;
   readonly retryOnTimeout: string;
+  readonly clusterNodes: string;
+  readonly minReplicasAck: string;
+  readonly replicaAckTimeoutMs: string;
   readonly store: string;
   readonly policy: string;
   readonly timeZone: string;
@@ -238,6 +269,9 @@ const FIELD_NAMES: FieldNames = {
   commandTimeoutMs: 'redis.commandTimeoutMs',
   maxConnections: 'redis.maxConnections',
   retryOnTimeout: 'redis.retryOnTimeout',
+  clusterNodes: 'redis.clusterNodes',
+  minReplicasAck: 'redis.minReplicasAck',
+  replicaAckTimeoutMs: 'redis.replicaAckTimeoutMs',
   store: 'store',
   policy: 'cycle.policy',
   timeZone: 'cycle.timeZone',

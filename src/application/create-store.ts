@@ -2,7 +2,7 @@ import { CachingUsageStore } from '../adapters/decorators/caching-usage-store.js
 import { MeteredUsageStore } from '../adapters/decorators/metered-usage-store.js';
 import { RetryingUsageStore } from '../adapters/decorators/retrying-usage-store.js';
 import { InMemoryUsageStore } from '../adapters/memory/in-memory-usage-store.js';
-import { createRedisClient } from '../adapters/redis/redis-connection.js';
+import { createRedisClient, createRedisClusterClient } from '../adapters/redis/redis-connection.js';
 import { RedisUsageStore } from '../adapters/redis/redis-usage-store.js';
 import { InMemoryUsageInspector } from '../adapters/memory/in-memory-usage-inspector.js';
 import { RedisUsageInspector } from '../adapters/redis/redis-usage-inspector.js';
@@ -32,9 +32,11 @@ export function createAdapters(config: TokenUsageConfig, clock: Clock, logger: L
     return { store, inspector: new InMemoryUsageInspector(store), history: new InMemoryUsageHistoryStore(store) };
   }
   const redisLogger = logger.child({ component: 'redis' });
-  const clients = Array.from({ length: config.redis.maxConnections }, () =>
-    createRedisClient(config.redis, redisLogger),
-  );
+  // A Cluster keeps its own connection per node: one client, whatever maxConnections says.
+  const clients =
+    config.redis.clusterNodes.length > 0
+      ? [createRedisClusterClient(config.redis.clusterNodes, config.redis, redisLogger)]
+      : Array.from({ length: config.redis.maxConnections }, () => createRedisClient(config.redis, redisLogger));
   const keys = { prefix: config.keyPrefix, hashTags: config.hashTags };
   return {
     store: new RedisUsageStore({
@@ -43,6 +45,7 @@ export function createAdapters(config: TokenUsageConfig, clock: Clock, logger: L
       ...keys,
       // With the retrying decorator on, it retries reads; the store's own retry would multiply them.
       retryReadsOnTimeout: config.redis.retryOnTimeout && config.retry.attempts <= 1,
+      replicaAck: { replicas: config.redis.minReplicasAck, timeoutMs: config.redis.replicaAckTimeoutMs },
     }),
     inspector: new RedisUsageInspector({ clients, ...keys }),
     history: new RedisUsageHistoryStore({ clients, ...keys }),
@@ -51,7 +54,8 @@ export function createAdapters(config: TokenUsageConfig, clock: Clock, logger: L
 
 /** The inspector of a host-provided store, when we know how to build one. */
 export function inspectorOf(store: UsageStore): UsageInspector | undefined {
-  return store instanceof InMemoryUsageStore ? new InMemoryUsageInspector(store) : undefined;
+  if (store instanceof InMemoryUsageStore) return new InMemoryUsageInspector(store);
+  return store instanceof RedisUsageStore ? store.createInspector() : undefined;
 }
 
 /** The daily-rollup reader of a host-provided store, when we know how to build one. */

@@ -127,7 +127,9 @@ export interface UsageStore {
    * Applies many records in one round trip; each is atomic on its own (as `recordUsage`), and the
    * results come back in order, a failed record (e.g. corrupt data) as an error beside the others.
    * If the round trip itself fails it rejects, and any subset may have been applied: retry with the
-   * same idempotency keys.
+   * same idempotency keys. A store that sends the batch in parts (one per Redis Cluster node) answers
+   * the records of a failed part with `StoreUnavailableError` each (retry those the same way) and
+   * rejects only when every part failed.
    */
   recordUsageBatch(commands: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]>;
   /** Reads a cycle's counters, both limits and live reservations, atomically. */

@@ -50,6 +50,16 @@ export function describeReservationContract(store: () => UsageStore, capabilitie
       expect(await store().reserve(aReserve(user, 0))).toMatchObject({ granted: false, currentUsage: 120 });
     });
 
+    it('a repeat of a held lease (a retry whose first attempt was granted) is granted again, counted once', async () => {
+      const user = aUserId();
+      await store().setLimit(aLimit(user, 100));
+      const command = aReserve(user, 100);
+      expect(await store().reserve(command)).toMatchObject({ granted: true, reservedTokens: 0 });
+      expect(await store().reserve(command)).toMatchObject({ granted: true, reservedTokens: 0 });
+      expect((await store().readUsage({ userId: user, cycle: CYCLE })).reservedTokens).toBe(100);
+      expect(await store().reserve(aReserve(user, 1))).toMatchObject({ granted: false, reservedTokens: 100 });
+    });
+
     it('never grants past the limit under concurrency', async () => {
       const user = aUserId();
       await store().setLimit(aLimit(user, 100));

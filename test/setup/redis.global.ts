@@ -10,7 +10,8 @@
  *   3. nothing — print a loud warning that the real-Redis suites are SKIPPED,
  *      or throw (failing the run) when REQUIRE_REDIS=1.
  *
- * Tests read the result with `inject('redisUrl')` etc. (see test/support/redis.ts).
+ * Tests read the result with `inject('redisUrl')` etc. (see test/support/redis.ts). It also starts
+ * one 6-node Redis Cluster (test/support/redis-cluster.ts), `inject('redisClusterNodes')`.
  *
  * Servers only ever listen on 127.0.0.1; no Docker bridge network is used.
  */
@@ -20,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { freeLoopbackPort } from '../support/free-port.js';
+import { RedisClusterKit } from '../support/redis-cluster.js';
 
 type RedisSource = 'testcontainers' | 'redis-server-binary' | 'none';
 
@@ -230,7 +232,35 @@ async function startRedisServerBinary(): Promise<StartedRedis> {
 // globalSetup entry point
 // ---------------------------------------------------------------------------
 
+/**
+ * The shared 3-master + 3-replica Redis Cluster of the `*.redis.test.ts` cluster suites (from the
+ * redis-server binary); provides its seed nodes as `host:port` strings, or [] when it cannot start
+ * (which fails the run under REQUIRE_REDIS=1). Returns its teardown.
+ */
+async function setupCluster(project: TestProject): Promise<() => Promise<void>> {
+  try {
+    const kit = await RedisClusterKit.start();
+    const seeds = kit.seeds.map(({ host, port }) => `${host}:${port}`);
+    log(`using a Redis Cluster of 3 masters + 3 replicas (redis-server binary) on ${seeds.join(', ')}`);
+    project.provide('redisClusterNodes', seeds);
+    return async () => {
+      await kit.stop();
+      log('stopped the Redis Cluster');
+    };
+  } catch (error) {
+    if (process.env['REQUIRE_REDIS'] === '1') {
+      throw new Error(`REQUIRE_REDIS=1 but the Redis Cluster could not be started: ${errorMessage(error)}`);
+    }
+    process.stderr.write(`[redis] NO REDIS CLUSTER -- the cluster suites will be SKIPPED: ${errorMessage(error)}\n`);
+    project.provide('redisClusterNodes', []);
+    return async () => {};
+  }
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The cluster starts while the single Redis does; both are up before any test runs.
+  const clusterStarting = setupCluster(project);
+  clusterStarting.catch(() => undefined);
   const reasons: string[] = [];
   let started: StartedRedis | undefined;
 
@@ -241,6 +271,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
     } catch (error) {
       reasons.push(errorMessage(error));
     }
+  }
+
+  let stopCluster: () => Promise<void>;
+  try {
+    stopCluster = await clusterStarting;
+  } catch (error) {
+    await started?.stop();
+    throw error;
   }
 
   if (started === undefined) {
@@ -263,12 +301,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ];
     process.stderr.write(`${lines.join('\n')}\n`);
     if (required) {
+      await stopCluster();
       throw new Error(`REQUIRE_REDIS=1 but no real Redis could be started:\n  - ${reasons.join('\n  - ')}`);
     }
     project.provide('redisUrl', '');
     project.provide('redisSource', 'none' satisfies RedisSource);
     project.provide('redisContainerId', '');
-    return async () => {};
+    return stopCluster;
   }
 
   if (reasons.length > 0) log(`not using testcontainers: ${reasons.join('; ')}`);
@@ -279,6 +318,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const running = started;
   return async () => {
+    await stopCluster();
     try {
       await running.stop();
       log(`stopped ${running.source} Redis on ${running.url}`);

@@ -21,6 +21,7 @@ interface Link {
  * - pass-through (the default);
  * - `dropConnections()`: destroys every current connection at once (new ones are accepted);
  * - `delay(ms)`: holds each chunk `ms` in each direction, in order (a round trip gets 2 × ms slower);
+ * - `dropNextReply()`: swallows the next reply and cuts its connection (the command did run);
  * - `blackHoleAfter(bytes)`: forwards `bytes` more bytes towards the server, then swallows everything
  *   in both directions, on current and new connections.
  *
@@ -35,6 +36,7 @@ export class FaultProxy {
   #delayMs = 0;
   /** Bytes still forwarded before the black hole swallows; `null` when there is no black hole. */
   #blackHoleBudget: number | null = null;
+  #dropNextReply = false;
   /** Counts of what was done, for the test's report. */
   readonly stats = { connections: 0, closed: 0, swallowedBytes: 0, delayedChunks: 0 };
   port = 0;
@@ -78,10 +80,19 @@ export class FaultProxy {
     this.#blackHoleBudget = bytes;
   }
 
+  /**
+   * The next reply the server sends on any connection is swallowed and that connection cut: the
+   * command ran, the client never hears so (as when a master dies right after applying a write).
+   */
+  dropNextReply(): void {
+    this.#dropNextReply = true;
+  }
+
   /** Back to pass-through; connections that lost bytes are destroyed. */
   reset(): void {
     this.#delayMs = 0;
     this.#blackHoleBudget = null;
+    this.#dropNextReply = false;
     for (const link of this.#links) if (link.poisoned) this.#destroy(link);
   }
 
@@ -108,6 +119,12 @@ export class FaultProxy {
   }
 
   #forward(link: Link, chunk: Buffer, direction: 'toServer' | 'toClient'): void {
+    if (direction === 'toClient' && this.#dropNextReply) {
+      this.#dropNextReply = false;
+      this.stats.swallowedBytes += chunk.length;
+      this.#destroy(link);
+      return;
+    }
     let data = chunk;
     if (this.#blackHoleBudget !== null) {
       const passing = direction === 'toServer' ? Math.min(this.#blackHoleBudget, data.length) : this.#blackHoleBudget === 0 ? 0 : data.length;

@@ -10,5 +10,7 @@ declare module 'vitest' {
     redisSource: string;
     /** Docker container id when redisSource is 'testcontainers', else ''. */
     redisContainerId: string;
+    /** `127.0.0.1:PORT` of each node of the shared 3-master + 3-replica Redis Cluster, or [] when none. */
+    redisClusterNodes: string[];
   }
 }

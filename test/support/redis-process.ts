@@ -3,24 +3,17 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { freeLoopbackPort } from './free-port.js';
 
 /**
  * A redis-server of a test's own (the binary on PATH or $REDIS_SERVER_BIN), on a free 127.0.0.1 port,
  * with AOF on in a temporary directory, that the test can stop and start again on the same port and
- * data: a Redis restart, as a container stop/start would do. With `cluster: true` it is a one-node
- * Redis Cluster owning all 16,384 slots (so CROSSSLOT rules apply as on any cluster).
+ * data: a Redis restart, as a container stop/start would do. (A real Redis Cluster: redis-cluster.ts.)
  */
 export class RedisProcess {
   readonly dir = mkdtempSync(join(tmpdir(), 'tur-redis-'));
-  readonly #cluster: boolean;
   port = 0;
   #child: ChildProcess | undefined;
-
-  constructor(options: { cluster?: boolean } = {}) {
-    this.#cluster = options.cluster ?? false;
-  }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -33,9 +26,6 @@ export class RedisProcess {
       [
         '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
         '--dir', this.dir,
-        ...(this.#cluster
-          ? ['--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1', '--cluster-config-file', join(this.dir, 'nodes.conf')]
-          : []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -59,22 +49,6 @@ export class RedisProcess {
         reject(new Error(`redis-server exited with ${code}: ${output}`));
       });
     });
-  }
-
-  /** For a cluster: gives this node every slot and waits until the cluster says `ok`. */
-  async assignAllSlots(): Promise<void> {
-    const client = new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: true });
-    try {
-      await client.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-      for (let attempt = 0; attempt < 100; attempt += 1) {
-        const info = String(await client.call('CLUSTER', 'INFO'));
-        if (info.includes('cluster_state:ok')) return;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      throw new Error('the one-node cluster did not become ok');
-    } finally {
-      client.disconnect();
-    }
   }
 
   /** A clean shutdown (SIGTERM), as `docker stop` does; resolves when the process is gone. */

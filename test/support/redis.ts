@@ -35,3 +35,20 @@ export function describeRedis(name: string, fn: () => void): void {
 export function uniquePrefix(): string {
   return `tur-test-${randomBytes(6).toString('hex')}`;
 }
+
+/** The shared Redis Cluster's nodes as `{ host, port }` (ioredis `Cluster` seeds), or [] when none. */
+export const redisClusterNodes: { host: string; port: number }[] = (inject('redisClusterNodes') ?? []).map((node) => {
+  const [host = '127.0.0.1', port = '0'] = node.split(':');
+  return { host, port: Number(port) };
+});
+
+export const hasRedisCluster: boolean = redisClusterNodes.length > 0;
+
+/** `describe` when the shared Redis Cluster runs, otherwise `describe.skip` (name suffixed). */
+export function describeRedisCluster(name: string, fn: () => void): void {
+  if (hasRedisCluster) {
+    describe(name, fn);
+  } else {
+    describe.skip(`${name} [SKIPPED: no Redis Cluster]`, fn);
+  }
+}

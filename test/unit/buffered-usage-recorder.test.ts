@@ -143,6 +143,25 @@ describe('BufferedUsageRecorder', () => {
     expect(await total('v')).toBe(7);
   });
 
+  it('a sum whose retried flush finds its generated key claimed (the lost attempt landed) is still reported written', async () => {
+    const clock = new FakeClock('2024-01-15T12:00:00Z');
+    const store = new CountingStore(new InMemoryUsageStore({ clock }));
+    const calendar = new CycleCalendar(clock, { policy: 'monthly', timeZone: 'UTC', retentionCycles: 3 });
+    const accounting = new UsageAccounting(store, calendar, { dedupeWindowMs: 86_400_000 });
+    const written: string[] = [];
+    const recorder = new BufferedUsageRecorder(store, accounting, { flushIntervalMs: 3_600_000, retryBaseDelayMs: 1 }, new RecordingLogger(), {
+      onWritten: (command) => written.push(command.userId),
+    });
+    open.push(recorder);
+    await recorder.record({ userId: 'u', promptTokens: 5 });
+    await recorder.record({ userId: 'v', promptTokens: 7, idempotencyKey: 'resp-1' });
+    store.loseNextReply = true;
+    await recorder.flush();
+    // Both came back duplicate on the retry; both writes are reported (the alert check is idempotent).
+    expect(written).toEqual(['u', 'v']);
+    expect((await accounting.stats('u', CYCLE)).totalTokens).toBe(5);
+  });
+
   it('counts a caller idempotency key once, within the buffer and across flushes', async () => {
     const { recorder, total } = setup();
     await recorder.record({ userId: 'u', promptTokens: 5, idempotencyKey: 'resp-1' });

@@ -45,6 +45,9 @@ describe('DEFAULT_CONFIG', () => {
         commandTimeoutMs: 3_000,
         maxConnections: 1,
         retryOnTimeout: true,
+        clusterNodes: [],
+        minReplicasAck: 0,
+        replicaAckTimeoutMs: 1_000,
       },
       cycle: { policy: 'monthly', timeZone: 'UTC', retentionCycles: 3 },
       enforcement: { leaseMs: 300_000, dedupeWindowMs: 86_400_000, failurePolicy: 'fail-closed' },
@@ -116,6 +119,9 @@ describe('resolveConfig', () => {
         commandTimeoutMs: 250,
         maxConnections: 8,
         retryOnTimeout: false,
+        clusterNodes: [],
+        minReplicasAck: 0,
+        replicaAckTimeoutMs: 1_000,
       },
       cycle: { policy: 'weekly', timeZone: 'Europe/Berlin', retentionCycles: 0 },
       enforcement: { leaseMs: 10_000, dedupeWindowMs: 3_600_000, failurePolicy: 'throw' },
@@ -265,6 +271,9 @@ describe('configFromEnv', () => {
       commandTimeoutMs: 'REDIS_COMMAND_TIMEOUT_MS',
       maxConnections: 'REDIS_MAX_CONNECTIONS',
       retryOnTimeout: 'REDIS_RETRY_ON_TIMEOUT',
+      clusterNodes: 'REDIS_CLUSTER_NODES',
+      minReplicasAck: 'TOKEN_STATS_MIN_REPLICAS_ACK',
+      replicaAckTimeoutMs: 'TOKEN_STATS_REPLICA_ACK_TIMEOUT_MS',
       store: 'TOKEN_STATS_STORE',
       policy: 'TOKEN_STATS_DEFAULT_CYCLE',
       timeZone: 'TOKEN_STATS_TIMEZONE',
@@ -493,6 +502,9 @@ describe('configFromEnv', () => {
         commandTimeoutMs: 200,
         maxConnections: 3,
         retryOnTimeout: false,
+        clusterNodes: [],
+        minReplicasAck: 0,
+        replicaAckTimeoutMs: 1_000,
       },
       cycle: { policy: 'daily', timeZone: 'America/Los_Angeles', retentionCycles: 30 },
       enforcement: { leaseMs: 45_000, dedupeWindowMs: 600_000, failurePolicy: 'fail-open' },
@@ -711,5 +723,46 @@ describe('enforcement settings', () => {
   it('treats empty and whitespace-only values as unset', () => {
     const blank = { TOKEN_STATS_LEASE_MS: '', TOKEN_STATS_DEDUPE_WINDOW_MS: '  ', TOKEN_STATS_FAILURE_POLICY: '\t' };
     expect(configFromEnv(blank).enforcement).toEqual(DEFAULT_CONFIG.enforcement);
+  });
+});
+
+describe('Redis Cluster seed nodes', () => {
+  it('REDIS_CLUSTER_NODES lists host:port seeds, and needs hash tags', () => {
+    expect(configFromEnv({ REDIS_CLUSTER_NODES: '127.0.0.1:7000, 127.0.0.1:7001', TOKEN_STATS_HASH_TAGS: 'true' }).redis.clusterNodes).toEqual([
+      { host: '127.0.0.1', port: 7000 },
+      { host: '127.0.0.1', port: 7001 },
+    ]);
+    expect(() => configFromEnv({ REDIS_CLUSTER_NODES: '127.0.0.1:7000' })).toThrow(/TOKEN_STATS_HASH_TAGS.*must be on/);
+  });
+
+  it('refuses a seed that is not host:port, naming the variable', () => {
+    for (const bad of ['127.0.0.1', '127.0.0.1:0', 'a:b', ':7000', '127.0.0.1:70000']) {
+      expect(() => configFromEnv({ REDIS_CLUSTER_NODES: bad, TOKEN_STATS_HASH_TAGS: 'true' })).toThrow(ConfigError);
+      expect(() => configFromEnv({ REDIS_CLUSTER_NODES: bad, TOKEN_STATS_HASH_TAGS: 'true' })).toThrow(/REDIS_CLUSTER_NODES/);
+    }
+  });
+
+  it('resolveConfig takes { host, port } objects or strings; none by default', () => {
+    expect(resolveConfig({}).redis.clusterNodes).toEqual([]);
+    expect(
+      resolveConfig({ hashTags: true, redis: { clusterNodes: [{ host: 'a', port: 1 }, 'b:2'] } }).redis.clusterNodes,
+    ).toEqual([
+      { host: 'a', port: 1 },
+      { host: 'b', port: 2 },
+    ]);
+    expect(() => resolveConfig({ hashTags: true, redis: { clusterNodes: [{ host: 'a', port: -1 }] } })).toThrow(/redis.clusterNodes/);
+  });
+});
+
+describe('WAIT-based durability', () => {
+  it('TOKEN_STATS_MIN_REPLICAS_ACK and its timeout; the timeout must stay below the command timeout', () => {
+    expect(configFromEnv({ TOKEN_STATS_MIN_REPLICAS_ACK: '1', TOKEN_STATS_REPLICA_ACK_TIMEOUT_MS: '500' }).redis).toMatchObject({
+      minReplicasAck: 1,
+      replicaAckTimeoutMs: 500,
+    });
+    expect(() => configFromEnv({ TOKEN_STATS_MIN_REPLICAS_ACK: 'one' })).toThrow(/TOKEN_STATS_MIN_REPLICAS_ACK/);
+    expect(() => configFromEnv({ TOKEN_STATS_MIN_REPLICAS_ACK: '1', REDIS_COMMAND_TIMEOUT_MS: '800' })).toThrow(
+      /TOKEN_STATS_REPLICA_ACK_TIMEOUT_MS.*below the command timeout/,
+    );
   });
 });

@@ -33,6 +33,19 @@ const TRANSIENT: Record<string, () => Error> = {
   MASTERDOWN: () => redisFailure(new Error('MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no')),
   BUSY: () => redisFailure(new Error('BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSCRIPT.')),
   READONLY: () => redisFailure(new Error("READONLY You can't write against a read only replica.")),
+  'Cluster node connection closed (as the store names it)': () =>
+    new StoreUnavailableError('recordUsage', 'Redis failed: a Redis Cluster node connection closed (Connection is closed.)', {
+      cause: new Error('Connection is closed.'),
+    }),
+  'Cluster redirections exhausted': () =>
+    redisFailure(new Error('Too many Cluster redirections. Last error: Error: Connection is closed.')),
+  MOVED: () => redisFailure(new Error('MOVED 3999 127.0.0.1:7002')),
+  ASK: () => redisFailure(new Error('ASK 3999 127.0.0.1:7002')),
+  'pipeline slots moved between nodes': () =>
+    redisFailure(new Error('All keys in the pipeline should belong to the same slots allocation group')),
+  'slot refresh failed': () => redisFailure(new Error('Failed to refresh slots cache.')),
+  'too few replicas confirmed (WAIT)': () =>
+    new StoreUnavailableError('recordUsage', 'Redis failed: WAIT: 0 of 1 replicas confirmed the write within 500 ms'),
   'refused, no cause (SwitchableStore)': () =>
     new StoreUnavailableError('recordUsage', 'connect ECONNREFUSED 127.0.0.1:1 (simulated)'),
 };
@@ -46,6 +59,7 @@ const PERMANENT: Record<string, () => Error> = {
   'Redis store closed': () => new StoreUnavailableError('recordUsage', 'the Redis usage store is closed'),
   'in-memory store closed': () => new StoreUnavailableError('recordUsage', 'the in-memory store is closed'),
   'ioredis client ended': () => redisFailure(new Error('Connection is closed.')),
+  'ioredis Cluster ended': () => redisFailure(new Error('Cluster is ended.')),
   OOM: () => redisFailure(new Error("OOM command not allowed when used memory > 'maxmemory'.")),
   'BUSYKEY (not BUSY)': () => redisFailure(new Error('BUSYKEY Target key name already exists.')),
   'pipeline not executed': () => redisFailure(new Error('pipeline was not executed')),
@@ -292,6 +306,49 @@ describe('RetryingUsageStore: writes are retried only with an idempotency key', 
     // Applied once; generated keys report their own earlier attempt as not a duplicate.
     expect(results.map((r) => r.ok && r.outcome.duplicate)).toEqual([false, true, false]);
     expect((await inner.inner.readUsage({ userId: user, cycle: CYCLE })).promptTokens).toBe(7);
+  });
+
+  it('a generated key found claimed on the first attempt (the client re-sent it) is no duplicate for the caller', async () => {
+    const inner = new InMemoryUsageStore();
+    const store = new RetryingUsageStore(inner, { logger: new RecordingLogger(), sleep: async () => undefined });
+    const record = inner.recordUsage.bind(inner);
+    inner.recordUsage = async (command) => {
+      await record(command); // an earlier send of the same command landed
+      return record(command);
+    };
+    expect((await store.recordUsage(aUsageRecord({ prompt: 10, completion: 0 }))).duplicate).toBe(false);
+  });
+
+  it('of an answered batch, re-sends only the records that failed transiently (a Cluster part), with the same keys', async () => {
+    const inner = new InMemoryUsageStore();
+    const sent: RecordUsageCommand[][] = [];
+    const batch = inner.recordUsageBatch.bind(inner);
+    const nodeDown = TRANSIENT['Cluster node connection closed (as the store names it)']!() as StoreUnavailableError;
+    inner.recordUsageBatch = async (commands) => {
+      sent.push([...commands]);
+      const results = await batch(commands);
+      // On the first call the part holding the second record failed (its node went away) before running.
+      return sent.length === 1 ? results.map((result, i) => (i === 1 ? { ok: false as const, error: nodeDown } : result)) : results;
+    };
+    const store = new RetryingUsageStore(inner, { logger: new RecordingLogger(), sleep: async () => undefined });
+    const [alice, bob, carol] = [aUserId(), aUserId(), aUserId()];
+    const results = await store.recordUsageBatch([alice, bob, carol].map((userId) => aUsageRecord({ userId, prompt: 1, completion: 0 })));
+    expect(results.every((result) => result.ok && !result.outcome.duplicate)).toBe(true);
+    expect(sent.map((commands) => commands.map((command) => command.userId))).toEqual([[alice, bob, carol], [bob]]);
+    expect(sent[1]?.[0]?.idempotencyKeys).toEqual(sent[0]?.[1]?.idempotencyKeys);
+    for (const user of [alice, bob, carol]) expect((await inner.readUsage({ userId: user, cycle: CYCLE })).totalTokens).toBe(1);
+  });
+
+  it('out of attempts with some records still failing, reports those one by one and the rest as written', async () => {
+    const inner = new InMemoryUsageStore();
+    const nodeDown = TRANSIENT['MOVED']!() as StoreUnavailableError;
+    const batch = inner.recordUsageBatch.bind(inner);
+    inner.recordUsageBatch = async (commands) =>
+      (await batch(commands)).map((result, i) => (commands[i]?.promptTokens === 2 ? { ok: false as const, error: nodeDown } : result));
+    const store = new RetryingUsageStore(inner, { logger: new RecordingLogger(), sleep: async () => undefined, maxAttempts: 3 });
+    const results = await store.recordUsageBatch([aUsageRecord({ prompt: 1, completion: 0 }), aUsageRecord({ prompt: 2, completion: 0 })]);
+    expect(results[0]).toMatchObject({ ok: true });
+    expect(results[1]).toEqual({ ok: false, error: nodeDown });
   });
 
   it('does not retry records that came back as errors inside a successful batch', async () => {

@@ -14,10 +14,10 @@ const PINNED: Record<string, string> = {
   turRecordUsageV6: '7db23888abe8bcc254cbb6ec3eec3bf675c85115',
   turReadUsageV3: '8e315b6ae5b42387000a85714a84b9dab7020772',
   turSetLimitV2: 'c161a0411db5524ae3a65f1f5bf371b8b1b84019',
-  turReserveV5: 'da1084e43830ebb45d3e8307e1beeb44c50b13e4',
+  turReserveV6: '0c2ddc8e9f54e97fb3e9eee766f03c7ed66354fe',
   turReleaseLeaseV2: '7f029c1539c7f50c124bbbdf9841528334694850',
   turSyncThresholdsV4: '4c52782024f6252a2b4ccbf92d2e63f65162c98b',
-  turApplyBatchV1: 'cc0dff50d58e033e30db8fa901d464e79439f8ea',
+  turApplyBatchV1: '74abe17e82ab29f7236c56894ca5f4c5eba1a74d',
   turRepairHashV1: '68ead592df9a7be447be0ea10c885fc725e00aa4',
 };
 

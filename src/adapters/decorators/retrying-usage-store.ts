@@ -41,9 +41,9 @@ export interface RetryingUsageStoreOptions {
  * A failed write may still have been applied, so writes are retried only with an idempotency key: a
  * record without one gets a generated key (`g:<uuid>`) before its first attempt, reused on every retry,
  * and a retry whose generated key turns out claimed (its earlier attempt did land) reports
- * `duplicate: false`. `reserve` is retried: the lease member is the same, so a repeated grant only
- * refreshes it, and at worst the retry counts its own lease and denies (conservative; the lease
- * lapses). `releaseLease`, `setLimit`, `resetUsage` and `readUsage` are retried as they are; a retried
+ * `duplicate: false`. `reserve` is retried: the lease member is the same, and a store does not count a
+ * held lease against its own repeat, so a retry of a landed grant is granted again (refreshing it),
+ * never counted twice. `releaseLease`, `setLimit`, `resetUsage` and `readUsage` are retried as they are; a retried
  * `releaseLease` may answer `false` when its earlier attempt freed the lease.
  */
 export class RetryingUsageStore implements UsageStore {
@@ -77,21 +77,34 @@ export class RetryingUsageStore implements UsageStore {
   async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
     recordCommandFrom(command); // validated before a key is generated for it
     const keyed = this.#withKey(command);
-    return this.#retry('recordUsage', async (attempt) =>
-      ownDuplicate(await this.#inner.recordUsage(keyed), keyed !== command && attempt > 1),
-    );
+    return this.#retry('recordUsage', async () => ownDuplicate(await this.#inner.recordUsage(keyed), keyed !== command));
   }
 
   async recordUsageBatch(commands: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
     recordBatchFrom(commands);
     const keyed = commands.map((command) => this.#withKey(command));
-    // Only a failed round trip is retried, as a whole with the same keys; a record that came back as
-    // an error (corrupt data) is not transient and stays in the results as it is.
-    return this.#retry('recordUsageBatch', async (attempt) =>
-      (await this.#inner.recordUsageBatch(keyed)).map((result, i) =>
-        result.ok ? { ok: true, outcome: ownDuplicate(result.outcome, keyed[i] !== commands[i] && attempt > 1) } : result,
-      ),
-    );
+    const own = (result: BatchRecordResult, i: number): BatchRecordResult =>
+      result.ok ? { ok: true, outcome: ownDuplicate(result.outcome, keyed[i] !== commands[i]) } : result;
+    // A failed round trip is retried as a whole with the same keys; of an answered batch, only the
+    // records that failed transiently (a Cluster part whose node failed) are sent again. A record that
+    // came back refused (corrupt data) stays in the results as it is.
+    const results: BatchRecordResult[] = [];
+    let pending = keyed.map((_, i) => i);
+    await this.#retry('recordUsageBatch', async () => {
+      const answers = await this.#inner.recordUsageBatch(pending.map((i) => keyed[i] as RecordUsageCommand));
+      const again: number[] = [];
+      answers.forEach((answer, j) => {
+        const index = pending[j] as number;
+        results[index] = own(answer, index);
+        if (!answer.ok && isTransientStoreError(answer.error)) again.push(index);
+      });
+      pending = again;
+      if (again.length > 0) throw (answers.find((answer) => !answer.ok) as { error: Error }).error;
+    }).catch((error: unknown) => {
+      // Out of attempts with only some records failing: report them one by one, the rest succeeded.
+      if (results.length === 0) throw error;
+    });
+    return results;
   }
 
   readUsage(ref: CycleRef, options?: ReadOptions): Promise<UsageSnapshot> {
@@ -173,6 +186,8 @@ export class RetryingUsageStore implements UsageStore {
  */
 export function isTransientStoreError(error: unknown): boolean {
   if (!isUsageError(error, 'USAGE.STORE_UNAVAILABLE')) return false;
+  // A Cluster that lost a node (killed or failed over) reconnects to the new topology.
+  if (CLUSTER_TRANSIENT.test(messageOf(error))) return true;
   const chain: unknown[] = [];
   for (let link: unknown = error; link !== undefined && link !== null && chain.length < 5; ) {
     chain.push(link);
@@ -209,15 +224,27 @@ const TRANSIENT_MESSAGE = new RegExp(
   ].join('|'),
 );
 
-const CLOSED_FOR_GOOD = /\bstore is closed\b|^Connection is closed\.$/;
+/**
+ * Redis Cluster failures of a command that did not run or whose node went away mid-failover: a node
+ * connection closed (the store names it so), redirections past ioredis' own limit, a slot table in
+ * flux (`MOVED`, `ASK`, a pipeline whose slots moved between nodes) or a slot refresh that failed;
+ * and a write too few replicas confirmed in time (`WAIT`), which a keyed retry confirms again.
+ */
+const CLUSTER_TRANSIENT =
+  /Redis Cluster node connection closed|Redis failed: WAIT: |Too many Cluster redirections|(?:^|: )(?:MOVED|ASK) \d+|should belong to the same slots allocation group|Failed to refresh slots cache|Cluster isn't ready/;
+
+const CLOSED_FOR_GOOD = /\bstore is closed\b|^Connection is closed\.$|^Cluster is ended\.$/;
 
 function messageOf(value: unknown): string {
   return value instanceof Error ? value.message : '';
 }
 
-/** A duplicate reported for our own generated key on a retry means the earlier attempt landed. */
-function ownDuplicate(outcome: RecordOutcome, ownKeyRetried: boolean): RecordOutcome {
-  return ownKeyRetried && outcome.duplicate ? { ...outcome, duplicate: false } : outcome;
+/**
+ * A duplicate of a key generated for this very call means an earlier attempt of it landed: for the
+ * caller that is the write, not a duplicate.
+ */
+function ownDuplicate(outcome: RecordOutcome, ownKey: boolean): RecordOutcome {
+  return ownKey && outcome.duplicate ? { ...outcome, duplicate: false } : outcome;
 }
 
 function unrefSleep(ms: number): Promise<void> {

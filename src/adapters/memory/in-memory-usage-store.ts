@@ -173,18 +173,20 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     // As the Redis script: the running total, after pruning the oldest expired leases in a bounded step;
     // a request that would be denied prunes every expired lease first.
     pruneLeases(entry, now, PRUNE_STEP);
+    const member = leaseMember(command.lease);
+    // A repeat of a held lease (a retry whose first attempt was granted) does not count against itself.
+    const others = (): number => entry.leaseTotal - (entry.leases.has(member) ? command.lease.tokens : 0);
     const limit = entry.cycleLimit ?? this.#standingLimits.get(command.userId) ?? null;
     const currentUsage = entry.totalTokens;
-    const over = (): boolean => limit !== null && currentUsage + entry.leaseTotal + command.lease.tokens > limit;
+    const over = (): boolean => limit !== null && currentUsage + others() + command.lease.tokens > limit;
     if (over()) pruneLeases(entry, now, Number.POSITIVE_INFINITY);
-    const reservedTokens = entry.leaseTotal;
+    const reservedTokens = others();
     if (over()) return { granted: false, currentUsage, reservedTokens, limit, expiresAt: 0 };
     if (currentUsage + reservedTokens + command.lease.tokens > Number.MAX_SAFE_INTEGER) {
       const key = `memory:${command.userId}:${command.cycle.start}`;
       throw new CorruptUsageDataError(key, 'reserved', `${key} field reserved would pass ${Number.MAX_SAFE_INTEGER}; nothing was written`);
     }
     const expiresAt = now + command.leaseMs;
-    const member = leaseMember(command.lease);
     if (!entry.leases.has(member)) entry.leaseTotal += command.lease.tokens;
     entry.leases.set(member, { tokens: command.lease.tokens, expiresAt });
     if (command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;

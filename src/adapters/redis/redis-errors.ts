@@ -1,3 +1,5 @@
+import { Cluster } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { CorruptUsageDataError, StoreUnavailableError, UsageError } from '../../domain/errors.js';
 import { CORRUPT_FIELD_ERROR, OVERFLOW_FIELD_ERROR } from './scripts/script.js';
 
@@ -23,6 +25,19 @@ export function toUsageError(operation: string, error: unknown, key: string): Us
     return new CorruptUsageDataError(key, '*', `${key} is not a hash; nothing was written`, { cause: error });
   }
   return new StoreUnavailableError(operation, `Redis failed: ${message}`, { cause: error });
+}
+
+/**
+ * As {@link toUsageError}, but a Cluster node's closed connection (a master killed or failed over) is
+ * named as such: the Cluster reconnects to the new topology, so unlike a closed client it is transient.
+ */
+export function clientError(client: Redis | Cluster, operation: string, error: unknown, key: string): UsageError {
+  if (client instanceof Cluster && client.status !== 'end' && error instanceof Error && error.message === 'Connection is closed.') {
+    return new StoreUnavailableError(operation, `Redis failed: a Redis Cluster node connection closed (${error.message})`, {
+      cause: error,
+    });
+  }
+  return toUsageError(operation, error, key);
 }
 
 /** True for ioredis' command timeout, the only failure a read may be retried on. */

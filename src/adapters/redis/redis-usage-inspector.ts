@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import type { Redis } from 'ioredis';
 import type {
   InspectedRecord,
@@ -16,17 +17,20 @@ type ScriptCall = (...keysThenArgs: string[]) => Promise<unknown>;
 
 /** Options of a {@link RedisUsageInspector}: the same clients and key layout as the `RedisUsageStore`. */
 export interface RedisUsageInspectorOptions extends KeyOptions {
-  /** ioredis clients of one Redis server (not a Cluster); the first one runs the scan. */
-  readonly clients: readonly Redis[];
+  /** ioredis clients of one Redis server, or a `Cluster`; the first one is used. */
+  readonly clients: readonly (Redis | Cluster)[];
 }
 
 /**
- * A `UsageInspector` on one Redis server: SCAN with MATCH and COUNT (never KEYS), one pipelined
- * round trip of HGETALLs per page, and a compare-and-set Lua script per repair. The clients are
- * borrowed: closing them is the owner's job. For a Cluster, scan each master (`cluster.nodes('master')`).
+ * A `UsageInspector` on Redis: SCAN with MATCH and COUNT (never KEYS), one pipelined round trip of
+ * HGETALLs per page, and a compare-and-set Lua script per repair. On a Cluster it scans every master
+ * of the topology current when the scan starts, one after the other, reads each page through the
+ * Cluster client (each key from its owner, following redirections) and sends each repair to the
+ * key's owner; a key that a reshard moves while the scan runs may be missed by that run. The clients
+ * are borrowed: closing them is the owner's job.
  */
 export class RedisUsageInspector implements UsageInspector {
-  readonly #client: Redis;
+  readonly #client: Redis | Cluster;
   readonly #keys: KeyBuilder;
 
   constructor(options: RedisUsageInspectorOptions) {
@@ -44,30 +48,49 @@ export class RedisUsageInspector implements UsageInspector {
     const seen = new Set<string>();
     let pending: InspectedTarget[] = [];
     let pendingKeys: string[] = [];
-    let cursor = '0';
-    do {
-      let reply: [cursor: string, keys: string[]];
-      try {
-        reply = await this.#client.scan(cursor, 'MATCH', match, 'COUNT', batchSize);
-      } catch (error) {
-        throw toUsageError('scanCycles', error, match);
-      }
-      cursor = reply[0];
-      for (const key of reply[1]) {
-        if (seen.has(key)) continue;
-        seen.add(key);
-        const parsed = this.#keys.parseCycleKey(key);
-        if (parsed === null) continue; // matched the glob but is no key of ours (e.g. an impossible date)
-        pending.push({ kind: 'cycle', ...parsed });
-        pendingKeys.push(key);
-      }
-      while (pending.length >= batchSize || (cursor === '0' && pending.length > 0)) {
-        const records = await this.#readPage(pending.slice(0, batchSize), pendingKeys.slice(0, batchSize));
-        pending = pending.slice(batchSize);
-        pendingKeys = pendingKeys.slice(batchSize);
-        if (records.length > 0) yield records;
-      }
-    } while (cursor !== '0');
+    const nodes = await this.#scanNodes();
+    for (const [n, node] of nodes.entries()) {
+      let cursor = '0';
+      do {
+        let reply: [cursor: string, keys: string[]];
+        try {
+          reply = await node.scan(cursor, 'MATCH', match, 'COUNT', batchSize);
+        } catch (error) {
+          throw toUsageError('scanCycles', error, match);
+        }
+        cursor = reply[0];
+        const lastPage = cursor === '0' && n === nodes.length - 1;
+        for (const key of reply[1]) {
+          if (seen.has(key)) continue;
+          seen.add(key);
+          const parsed = this.#keys.parseCycleKey(key);
+          if (parsed === null) continue; // matched the glob but is no key of ours (e.g. an impossible date)
+          pending.push({ kind: 'cycle', ...parsed });
+          pendingKeys.push(key);
+        }
+        while (pending.length >= batchSize || (lastPage && pending.length > 0)) {
+          const records = await this.#readPage(pending.slice(0, batchSize), pendingKeys.slice(0, batchSize));
+          pending = pending.slice(batchSize);
+          pendingKeys = pendingKeys.slice(batchSize);
+          if (records.length > 0) yield records;
+        }
+      } while (cursor !== '0');
+    }
+  }
+
+  /** The server to scan, or every master of the Cluster (connecting it first when needed). */
+  async #scanNodes(): Promise<Redis[]> {
+    const client = this.#client;
+    if (!(client instanceof Cluster)) return [client];
+    try {
+      // Any command waits for the slot table; PING needs no key.
+      if (client.status !== 'ready') await client.ping();
+    } catch (error) {
+      throw toUsageError('scanCycles', error, '');
+    }
+    const masters = client.nodes('master');
+    if (masters.length === 0) throw toUsageError('scanCycles', new Error('the Redis Cluster has no master'), '');
+    return masters;
   }
 
   async readRecord(target: InspectedTarget): Promise<InspectedRecord | null> {
@@ -125,7 +148,21 @@ export class RedisUsageInspector implements UsageInspector {
     keys: readonly string[],
     queue: (pipeline: ReturnType<Redis['pipeline']>, key: string) => unknown,
   ): Promise<[Error | null, unknown][]> {
-    const pipeline = this.#client.pipeline();
+    const client = this.#client;
+    if (client instanceof Cluster) {
+      // Keys of one page may live on several nodes: one pipeline per key, each routed to its owner.
+      return Promise.all(keys.map(async (key) => (await this.#pipeline(client, operation, [key], queue))[0] ?? [null, null]));
+    }
+    return this.#pipeline(client, operation, keys, queue);
+  }
+
+  async #pipeline(
+    client: Redis | Cluster,
+    operation: string,
+    keys: readonly string[],
+    queue: (pipeline: ReturnType<Redis['pipeline']>, key: string) => unknown,
+  ): Promise<[Error | null, unknown][]> {
+    const pipeline = client.pipeline();
     for (const key of keys) queue(pipeline, key);
     let replies: [Error | null, unknown][] | null;
     try {

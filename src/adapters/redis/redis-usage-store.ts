@@ -28,11 +28,16 @@ import {
 } from '../../domain/store-commands.js';
 import type { UsageError } from '../../domain/errors.js';
 import type { UserId } from '../../domain/user-id.js';
+import { batchParts, inParts } from './cluster-batch.js';
 import { createKeyBuilder } from './keys.js';
 import { RedisUsageHistoryStore } from './redis-usage-history-store.js';
 import type { KeyBuilder, KeyOptions } from './keys.js';
 import { CoalescingScriptCaller } from './coalescing-script-caller.js';
-import { isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
+import { neverResendWrites } from './redis-connection.js';
+import { RedisUsageInspector } from './redis-usage-inspector.js';
+import { awaitReplicas } from './replica-ack.js';
+import type { ReplicaAck } from './replica-ack.js';
+import { clientError, isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
 import { applyBatchScript } from './scripts/apply-batch.js';
 import { ALL_SCRIPTS } from './scripts/all.js';
 import { readUsageScript } from './scripts/read-usage.js';
@@ -49,7 +54,8 @@ type ScriptCall = (...keysThenArgs: string[]) => Promise<unknown>;
 export interface RedisUsageStoreOptions extends KeyOptions {
   /**
    * One or more ioredis clients, or a `Cluster` (then turn `hashTags` on, so each script's keys share
-   * a slot); calls are spread over them round-robin.
+   * a slot); calls are spread over them round-robin. The store turns off the clients' re-sending of
+   * commands that may have run (see `neverResendWrites`): a re-sent increment would count twice.
    */
   readonly clients: readonly (Redis | Cluster)[];
   /** Close the clients in `close()`; true when the store created them. Default false. */
@@ -62,6 +68,11 @@ export interface RedisUsageStoreOptions extends KeyOptions {
    * Default 128.
    */
   readonly coalesceMaxBatch?: number;
+  /**
+   * Acknowledge a write only once this many replicas confirmed it (`WAIT`), so a failover to one of
+   * them keeps it; fewer in time fails the call as unavailable (retry with the same key). Off by default.
+   */
+  readonly replicaAck?: ReplicaAck;
 }
 
 /**
@@ -75,6 +86,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
   readonly #ownsClients: boolean;
   readonly #retryReadsOnTimeout: boolean;
   readonly #coalescer: CoalescingScriptCaller | undefined;
+  readonly #replicaAck: ReplicaAck | undefined;
   #next = 0;
   #closed = false;
 
@@ -87,7 +99,9 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     this.#retryReadsOnTimeout = options.retryReadsOnTimeout ?? false;
     const maxBatch = options.coalesceMaxBatch ?? 128;
     this.#coalescer = maxBatch > 1 ? new CoalescingScriptCaller({ maxBatch }) : undefined;
+    this.#replicaAck = options.replicaAck !== undefined && options.replicaAck.replicas > 0 ? options.replicaAck : undefined;
     for (const client of this.#clients) {
+      neverResendWrites(client);
       for (const script of ALL_SCRIPTS) {
         client.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
       }
@@ -101,25 +115,44 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     return recordOutcome(reply, call.keys[0]);
   }
 
+  /**
+   * One pipelined round trip per part: the whole batch on one Redis, one part per node on a Cluster,
+   * sent in parallel. A part that failed answers `StoreUnavailableError` for each of its records
+   * (any subset of it may have run: retry them with the same keys) beside the other parts' results;
+   * the call rejects only when every part failed.
+   */
   async recordUsageBatch(batch: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
     const commands = recordBatchFrom(batch);
     if (commands.length === 0) return [];
     const calls = commands.map((command) => this.#recordCall(command));
-    const pipeline = this.#client('recordUsageBatch').pipeline();
+    const client = this.#client('recordUsageBatch');
+    const parts = batchParts(client, calls.map((call) => call.keys[0]));
+    if (parts.length === 1) return this.#recordPart(client, calls);
+    return inParts(
+      parts,
+      (part) => this.#recordPart(client, part.map((i) => calls[i] as RecordCall)),
+      (error): BatchRecordResult => ({ ok: false, error: error as UsageError }),
+    );
+  }
+
+  /** One pipeline of record scripts on one node; rejects when its round trip failed. */
+  async #recordPart(client: Redis | Cluster, calls: readonly RecordCall[]): Promise<BatchRecordResult[]> {
+    const pipeline = client.pipeline();
     const queue = pipeline as unknown as Record<string, (...keysThenArgs: string[]) => unknown>;
     for (const call of calls) queue[recordUsageScript.name]?.call(pipeline, ...call.keys, ...call.args);
     let replies: [Error | null, unknown][] | null;
     try {
       replies = await pipeline.exec();
     } catch (error) {
-      throw toUsageError('recordUsageBatch', error, calls[0]?.keys[0] ?? '');
+      throw clientError(client, 'recordUsageBatch', error, calls[0]?.keys[0] ?? '');
     }
     if (replies === null) throw toUsageError('recordUsageBatch', new Error('pipeline was not executed'), '');
     // ioredis resolves a pipeline even when the connection failed, with an error per command. That is
     // a failed round trip (any subset may have run), not a refusal of single records: reject it whole,
     // so the caller retries the batch with the same idempotency keys.
     const unavailable = replies.find(([error], i) => error !== null && !isCorrupt(toUsageError('recordUsageBatch', error, calls[i]?.keys[0] ?? '')));
-    if (unavailable !== undefined) throw toUsageError('recordUsageBatch', unavailable[0], '');
+    if (unavailable !== undefined) throw clientError(client, 'recordUsageBatch', unavailable[0], '');
+    await this.#confirmed(client, calls[0]?.keys[0] ?? '', 'recordUsageBatch');
     return replies.map(([error, reply], i): BatchRecordResult => {
       const key = calls[i]?.keys[0] ?? '';
       if (error !== null) return { ok: false, error: toUsageError('recordUsageBatch', error, key) };
@@ -131,7 +164,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     });
   }
 
-  #recordCall(command: RecordUsageCommand): { keys: [string, string, string, string, string, string]; args: string[] } {
+  #recordCall(command: RecordUsageCommand): RecordCall {
     const { userId, cycle, idempotencyKeys } = command;
     const key = this.#keys.cycle(userId, cycle.start);
     if (idempotencyKeys.length > 2) throw new TypeError('recordUsage takes at most two idempotency keys');
@@ -193,11 +226,12 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
   async resetUsage(cycleRef: CycleRef): Promise<void> {
     const ref = cycleRefFrom(cycleRef);
     const key = this.#keys.cycle(ref.userId, ref.cycle);
+    const client = this.#client('resetUsage');
     try {
       // One MULTI (one slot with hash tags): the counters go, usage_limit stays (an emptied hash
       // disappears by itself), the daily rollups go with them (history keeps summing to the
       // counters), and the alert thresholds are re-armed.
-      const replies = await this.#client('resetUsage')
+      const replies = await client
         .multi()
         .hdel(key, 'prompt_tokens', 'completion_tokens', 'total_tokens', 'other_tokens')
         .del(this.#keys.alerts(ref.userId, ref.cycle))
@@ -205,8 +239,9 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
         .exec();
       const failed = replies?.find(([error]) => error !== null)?.[0];
       if (failed) throw failed;
+      await this.#confirmed(client, key, 'resetUsage');
     } catch (error) {
-      throw toUsageError('resetUsage', error, key);
+      throw clientError(client, 'resetUsage', error, key);
     }
   }
 
@@ -299,8 +334,13 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       if (echoed !== token) throw new Error('the health key did not read back what was written');
       return { store: 'redis', version: /redis_version:([^\r\n]+)/.exec(info)?.[1] ?? 'unknown' };
     } catch (error) {
-      throw toUsageError('probe', error, key);
+      throw clientError(client, 'probe', error, key);
     }
+  }
+
+  /** An inspector on this store's clients and key layout (a Cluster: every master), for checks and sweeps. */
+  createInspector(): RedisUsageInspector {
+    return new RedisUsageInspector({ clients: this.#clients, ...this.#keyOptions });
   }
 
   async close(): Promise<void> {
@@ -335,18 +375,36 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     keys: readonly string[],
     args: readonly string[],
   ): Promise<unknown> {
-    const target = this.#client(operation);
-    const client = target as unknown as Record<string, ScriptCall>;
-    const run = client[script.name] as ScriptCall;
+    const client = this.#client(operation);
+    const run = (client as unknown as Record<string, ScriptCall>)[script.name] as ScriptCall;
+    let reply: unknown;
     try {
-      if (this.#coalescer !== undefined && CoalescingScriptCaller.batchable(script)) {
-        return await this.#coalescer.call(target, script, keys, args);
-      }
-      return await run.call(client, ...keys, ...args);
+      reply =
+        this.#coalescer !== undefined && CoalescingScriptCaller.batchable(script)
+          ? await this.#coalescer.call(client, script, keys, args)
+          : await run.call(client, ...keys, ...args);
     } catch (error) {
-      throw toUsageError(operation, error, errorKey);
+      throw clientError(client, operation, error, errorKey);
+    }
+    if (script !== readUsageScript) await this.#confirmed(client, keys[0] ?? errorKey, operation);
+    return reply;
+  }
+
+  /** With `replicaAck`: waits until enough replicas confirmed the write just made on `key`'s connection. */
+  async #confirmed(client: Redis | Cluster, key: string, operation: string): Promise<void> {
+    if (this.#replicaAck === undefined) return;
+    try {
+      await awaitReplicas(client, key, this.#replicaAck, operation);
+    } catch (error) {
+      throw clientError(client, operation, error, key);
     }
   }
+
+}
+
+interface RecordCall {
+  readonly keys: [string, string, string, string, string, string];
+  readonly args: string[];
 }
 
 function isCorrupt(error: UsageError): boolean {

@@ -3,13 +3,14 @@ import type { RedisScript } from './script.js';
 
 /** Check-and-reserve in one step: `used + reserved + tokens <= limit`, or no limit, stores the lease. */
 export const reserveScript: RedisScript = {
-  name: 'turReserveV5',
+  name: 'turReserveV6',
   numberOfKeys: 4,
   lua: `--[[
   Prunes up to 100 expired leases, then holds tokens for one user's cycle if they fit under the
   effective limit. Reads the reserved tokens from the running total, so the cost does not grow with
   the live leases; a request that would be denied while expired leases remain prunes all of them
-  first, so an expired lease never causes a denial.
+  first, so an expired lease never causes a denial. A lease already held (same member) is checked as
+  if it were not there and refreshed when granted.
   KEYS[1] cycle hash <prefix>:<user>:<YYYY-MM-DD>
   KEYS[2] policy hash <prefix>:<user>:policy
   KEYS[3] cycle leases zset <prefix>:<user>:<YYYY-MM-DD>:leases (member 'id:tokens', score = expiry ms)
@@ -35,6 +36,8 @@ local tokens = tonumber(ARGV[2])
 while more and limit ~= -1 and used + reserved + tokens > limit do
   reserved, more = prune_leases(KEYS[3], KEYS[4], now, 1000)
 end
+-- The same lease again (a retry whose first attempt was granted) does not count against itself.
+if redis.call('ZSCORE', KEYS[3], ARGV[1]) then reserved = reserved - tokens end
 if limit ~= -1 and used + reserved + tokens > limit then
   return {0, used, reserved, limit, 0}
 end

@@ -1,0 +1,53 @@
+import { afterEach, expect, it } from 'vitest';
+import { RedisUsageStore } from '../../src/adapters/redis/redis-usage-store.js';
+import { isTransientStoreError } from '../../src/adapters/decorators/retrying-usage-store.js';
+import { StoreUnavailableError } from '../../src/domain/errors.js';
+import type { UserId } from '../../src/domain/user-id.js';
+import { aUsageRecord, aUserId, CYCLE } from '../support/mothers.js';
+import { describeRedisCluster, uniquePrefix } from '../support/redis.js';
+import { clusterClient } from '../support/redis-cluster-store.js';
+
+// WAIT-based durability (TOKEN_STATS_MIN_REPLICAS_ACK) on the shared cluster: one replica per master.
+describeRedisCluster('writes confirmed by replicas (WAIT) on a Redis Cluster', () => {
+  const stores: RedisUsageStore[] = [];
+  const store = (replicas: number): RedisUsageStore => {
+    const created = new RedisUsageStore({
+      clients: [clusterClient()],
+      ownsClients: true,
+      prefix: uniquePrefix(),
+      hashTags: true,
+      replicaAck: { replicas, timeoutMs: 200 },
+    });
+    stores.push(created);
+    return created;
+  };
+
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+  });
+
+  it('with 1 replica required, records, batches across masters, reserves and limits are acknowledged once the replica has them', async () => {
+    const s = store(1);
+    const users = Array.from({ length: 30 }, () => aUserId('durable'));
+    const [first, second] = users as [UserId, UserId];
+    await expect(s.recordUsage(aUsageRecord({ userId: first, prompt: 3, completion: 2 }))).resolves.toMatchObject({ duplicate: false });
+    const results = await s.recordUsageBatch(users.map((userId) => aUsageRecord({ userId, prompt: 1, completion: 1 })));
+    expect(results.every((result) => result.ok)).toBe(true);
+    await s.setLimit({ userId: second, limit: 100 as never, cycle: null });
+    await expect(
+      s.reserve({ userId: second, cycle: aUsageRecord().cycle, lease: { id: 'l1', tokens: 10 as never }, leaseMs: 60_000 }),
+    ).resolves.toMatchObject({ granted: true });
+    expect((await s.readUsage({ userId: first, cycle: CYCLE })).totalTokens).toBe(7);
+  });
+
+  it('with more replicas required than exist, a write fails as transient unavailability after it was applied on the master', async () => {
+    const s = store(2);
+    const user = aUserId('undurable');
+    const failure = await s.recordUsage(aUsageRecord({ userId: user, prompt: 3, completion: 2 })).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StoreUnavailableError);
+    expect((failure as Error).message).toMatch(/WAIT: 1 of 2 replicas confirmed the write within 200 ms/);
+    expect(isTransientStoreError(failure)).toBe(true);
+    // Applied on the master (so a retry must carry the same idempotency key), and reads do not WAIT.
+    expect((await s.readUsage({ userId: user, cycle: CYCLE })).totalTokens).toBe(5);
+  });
+});
