@@ -81,6 +81,8 @@ export type { FieldChange, FieldFinding } from './domain/consistency-rules.js';
 export type { GuardOptions } from './domain/usage-guard.js';
 export { defaultUsageExtractor } from './domain/usage-extractor.js';
 export type { UsageExtractor } from './domain/usage-extractor.js';
+export { aiSdkUsage, anthropicUsage, geminiUsage, langChainUsage, openAIChatUsage, openAIResponsesUsage } from './domain/provider-usage.js';
+export type { NormalizedUsage } from './domain/provider-usage.js';
 
 export type { Clock } from './ports/clock.js';
 export type { AlertLevel, AlertSink, UsageAlert } from './ports/alert-sink.js';
