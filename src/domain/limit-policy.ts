@@ -9,7 +9,7 @@ import type { TokenCount } from './token-count.js';
 import { userId } from './user-id.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
-import type { ReadOptions, RecordOutcome, UsageSnapshot, UsageStore } from '../ports/usage-store.js';
+import type { ReadOptions, RecordOutcome, UsageDetails, UsageSnapshot, UsageStore } from '../ports/usage-store.js';
 
 /** The answer of a limit check (the seed's `check_usage_limit`). */
 export interface LimitCheck {
@@ -152,7 +152,7 @@ export class LimitPolicy {
   ): Promise<RecordOutcome> {
     const options = optionsFrom(commitOptions);
     const reservation = reservationFrom(handle);
-    const { prompt, completion, total } = actualUsage(usage);
+    const { prompt, completion, total, details } = actualUsage(usage);
     const keys: IdempotencyKey[] = [reservationIdempotencyKey(reservation.id)];
     const callerKey = callerIdempotencyKey(options.idempotencyKey);
     if (callerKey !== undefined) keys.push(callerKey);
@@ -165,6 +165,7 @@ export class LimitPolicy {
       idempotencyKeys: keys,
       dedupeWindowMs: this.#options.dedupeWindowMs,
       releaseLease: reservation.degraded ? null : { id: reservation.id, tokens: reservation.tokens as TokenCount },
+      ...(details === undefined ? {} : { details }),
     });
   }
 
@@ -236,8 +237,11 @@ function leaseDuration(value: unknown): number {
   return value;
 }
 
-/** Validates measured usage; the total defaults to prompt + completion and may not be below it. */
-export function actualUsage(usage: ActualUsage): { prompt: TokenCount; completion: TokenCount; total: TokenCount } {
+/**
+ * Validates measured usage; the total defaults to prompt + completion and may not be below it. The
+ * details (cache read/write, reasoning) are parts: cache read + write <= prompt, reasoning <= completion.
+ */
+export function actualUsage(usage: ActualUsage): { prompt: TokenCount; completion: TokenCount; total: TokenCount; details?: UsageDetails } {
   if (typeof usage !== 'object' || usage === null) {
     throw new ValidationError('USAGE.INVALID_TOKEN_COUNT', 'usage', usage, 'usage must be an object of token counts');
   }
@@ -253,5 +257,31 @@ export function actualUsage(usage: ActualUsage): { prompt: TokenCount; completio
       `totalTokens must be at least promptTokens + completionTokens (${sum}) and at most ${Number.MAX_SAFE_INTEGER}`,
     );
   }
-  return { prompt, completion, total: total as TokenCount };
+  const details = usageDetails(usage, prompt, completion);
+  return details === undefined ? { prompt, completion, total: total as TokenCount } : { prompt, completion, total: total as TokenCount, details };
+}
+
+function usageDetails(usage: ActualUsage, prompt: number, completion: number): UsageDetails | undefined {
+  const part = (value: unknown, field: string): number => (value === undefined ? 0 : tokenCount(value, field));
+  const cacheReadTokens = part(usage.cacheReadTokens, 'cacheReadTokens');
+  const cacheWriteTokens = part(usage.cacheWriteTokens, 'cacheWriteTokens');
+  const reasoningTokens = part(usage.reasoningTokens, 'reasoningTokens');
+  if (cacheReadTokens + cacheWriteTokens > prompt) {
+    throw new ValidationError(
+      'USAGE.INVALID_TOKEN_COUNT',
+      'cacheReadTokens',
+      usage.cacheReadTokens,
+      `cacheReadTokens + cacheWriteTokens (${cacheReadTokens + cacheWriteTokens}) must not exceed promptTokens (${prompt})`,
+    );
+  }
+  if (reasoningTokens > completion) {
+    throw new ValidationError(
+      'USAGE.INVALID_TOKEN_COUNT',
+      'reasoningTokens',
+      usage.reasoningTokens,
+      `reasoningTokens (${reasoningTokens}) must not exceed completionTokens (${completion})`,
+    );
+  }
+  if (cacheReadTokens + cacheWriteTokens + reasoningTokens === 0) return undefined;
+  return { cacheReadTokens, cacheWriteTokens, reasoningTokens };
 }

@@ -4,8 +4,18 @@ import type { IdempotencyKey } from '../domain/idempotency.js';
 import type { TokenCount, UsageLimit } from '../domain/token-count.js';
 import type { UserId } from '../domain/user-id.js';
 
-/** The three counters of one user's billing cycle. */
-export interface UsageCounters {
+/**
+ * Parts of the prompt and completion, kept as extra fields of the cycle hash (`cache_read_tokens`,
+ * `cache_write_tokens`, `reasoning_tokens`). They are details, never added to the total.
+ */
+export interface UsageDetails {
+  readonly cacheReadTokens?: number;
+  readonly cacheWriteTokens?: number;
+  readonly reasoningTokens?: number;
+}
+
+/** The three counters of one user's billing cycle, plus the details recorded (present when not 0). */
+export interface UsageCounters extends UsageDetails {
   readonly promptTokens: number;
   readonly completionTokens: number;
   /** Always >= promptTokens + completionTokens: it also holds tokens recorded as a total only. */
@@ -54,6 +64,8 @@ export interface RecordUsageCommand {
   readonly dedupeWindowMs: number;
   /** A lease this record frees in the same step (a reservation's commit), even when it is a duplicate; or `null`. */
   readonly releaseLease: LeaseRef | null;
+  /** Details of prompt/completion to add (validated: parts of them, not added to the total). */
+  readonly details?: UsageDetails;
 }
 
 /** What a record did. */

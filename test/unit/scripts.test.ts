@@ -9,8 +9,8 @@ const SCRIPTS = [...ALL_SCRIPTS, repairHashScript];
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
 const PINNED: Record<string, string> = {
-  turRecordUsageV4: '9fbdb43f423a4a0b3ab3bc52f320e0c21ad994bd',
-  turReadUsageV2: 'cc40c1593a6827adc096ccb03895fa24d7543a19',
+  turRecordUsageV5: '58a5c2b7c4aa8eae929d760bea6ade8e50b87324',
+  turReadUsageV3: '291886f8d88cbeca76d3ffe2f16b10b8be161af2',
   turSetLimitV1: '665e3e6a7cdc8b92876f5cddbd8b2c93f4727fd5',
   turReserveV3: 'e2f04adb559bc1cf0144ec2f8fb0a0e7f8772d70',
   turReleaseLeaseV1: '57ac050124e5d906c194cdafbd8dd3b0a46c4a32',

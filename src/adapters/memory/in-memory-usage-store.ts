@@ -13,6 +13,7 @@ import type {
   ReserveOutcome,
   SetLimitCommand,
   UsageCounters,
+  UsageDetails,
   UsageSnapshot,
   UsageStore,
 } from '../../ports/usage-store.js';
@@ -26,6 +27,8 @@ interface CycleEntry {
   totalTokens: number;
   /** Tokens not broken down (the Redis `other_tokens` field). */
   otherTokens: number;
+  /** Details of prompt/completion (the Redis `cache_read_tokens`, ... fields); not in the total. */
+  details: { cacheReadTokens: number; cacheWriteTokens: number; reasoningTokens: number };
   cycleLimit: number | null;
   retainUntil: number | null;
   /** Live leases by `id:tokens` (the same identity as the Redis member), with their expiry. */
@@ -65,6 +68,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     entry.completionTokens += command.completionTokens;
     entry.otherTokens += command.otherTokens;
     entry.totalTokens += command.promptTokens + command.completionTokens + command.otherTokens;
+    for (const name of DETAIL_NAMES) entry.details[name] += command.details?.[name] ?? 0;
     if (command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
     if (command.releaseLease !== null) entry.leases.delete(leaseMember(command.releaseLease));
     for (const claim of claims) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
@@ -87,6 +91,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     for (const lease of entry?.leases.values() ?? []) if (lease.expiresAt > now) reservedTokens += lease.tokens;
     return {
       ...counters(entry ?? EMPTY),
+      ...(entry === undefined ? {} : presentDetails(entry.details)),
       cycleLimit: entry?.cycleLimit ?? null,
       standingLimit: this.#standingLimits.get(ref.userId) ?? null,
       reservedTokens,
@@ -98,6 +103,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     const entry = this.#entry(ref.userId, ref.cycle, false);
     if (entry === undefined) return;
     entry.promptTokens = entry.completionTokens = entry.totalTokens = entry.otherTokens = 0;
+    entry.details = { cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 };
     entry.claimedThresholds.clear();
   }
 
@@ -188,6 +194,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
         completionTokens: 0,
         totalTokens: 0,
         otherTokens: 0,
+        details: { cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 },
         cycleLimit: null,
         retainUntil: null,
         leases: new Map(),
@@ -225,6 +232,9 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
         total_tokens: String(entry.totalTokens),
       };
       if (entry.otherTokens !== 0) fields['other_tokens'] = String(entry.otherTokens);
+      DETAIL_NAMES.forEach((name, i) => {
+        if (entry.details[name] !== 0) fields[DETAIL_FIELDS[i] as string] = String(entry.details[name]);
+      });
       if (entry.cycleLimit !== null) fields['usage_limit'] = String(entry.cycleLimit);
       yield { userId: user, cycle, fields };
     }
@@ -233,6 +243,15 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
 }
 
 const EMPTY: UsageCounters = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+const DETAIL_NAMES = ['cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens'] as const;
+const DETAIL_FIELDS = ['cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'] as const;
+
+/** The details that are not 0, as a read returns them. */
+function presentDetails(details: CycleEntry['details']): UsageDetails {
+  const present: { -readonly [K in keyof UsageDetails]: number } = {};
+  for (const name of DETAIL_NAMES) if (details[name] !== 0) present[name] = details[name];
+  return present;
+}
 
 // User ids cannot contain control characters, so NUL separates the parts unambiguously.
 function cycleKey(user: UserId, cycle: CycleStart): string {

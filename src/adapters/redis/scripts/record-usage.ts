@@ -6,7 +6,7 @@ import type { RedisScript } from './script.js';
  * a claimed key makes it a no-op, and a corrupt counter makes it refuse, writing nothing.
  */
 export const recordUsageScript: RedisScript = {
-  name: 'turRecordUsageV4',
+  name: 'turRecordUsageV5',
   numberOfKeys: 4,
   lua: `--[[
   Records usage into one user's cycle.
@@ -22,6 +22,8 @@ export const recordUsageScript: RedisScript = {
   ARGV[6] lease member 'id:tokens' to remove from KEYS[2], even for a duplicate; '' for none
   ARGV[7] how many idempotency keys are real: 0, 1 or 2
   ARGV[8] dedupe window in ms (PX of each claimed key)
+  ARGV[9..11] optional: cache read, cache write, reasoning tokens to add (details of prompt and
+    completion, kept in their own fields and NOT added to the total; a corrupt one is skipped)
   Reply: {duplicate (0 or 1), prompt_tokens, completion_tokens, total_tokens} after the update (a
     duplicate writes nothing but frees its lease; each counter an integer, a bulk string or nil), or
     the error 'TUR_CORRUPT <field>' when a counter is not a non-negative integer; then nothing is written.
@@ -46,9 +48,19 @@ for i = 1, 4 do
     return redis.error_reply('TUR_CORRUPT ' .. fields[i])
   end
 end
+local details = {'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'}
+local detail_values = redis.call('HMGET', key, details[1], details[2], details[3])
 for i = 1, 4 do
   if ARGV[i] ~= '0' then
     current[i] = redis.call('HINCRBY', key, fields[i], ARGV[i])
+  end
+end
+for i = 1, 3 do
+  local amount = ARGV[8 + i]
+  local value = detail_values[i]
+  -- A corrupt detail is left as it is: details are informational and never block the usage itself.
+  if amount ~= nil and amount ~= '0' and (type(value) ~= 'string' or is_counter(value)) then
+    redis.call('HINCRBY', key, details[i], amount)
   end
 end
 if ARGV[5] ~= '0' then
