@@ -143,6 +143,10 @@ class MeteredStream<E> implements GuardedStream<E>, AsyncIterator<E> {
     return this.#context.settler.done;
   }
 
+  get controller(): AbortController {
+    return this.#context.controller;
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<E> {
     if (this.#iterating) throw new ValidationError('USAGE.INVALID_OPTION', 'stream', 'iterated twice', 'a guarded stream can be iterated once');
     this.#iterating = true;

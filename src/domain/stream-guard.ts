@@ -55,6 +55,8 @@ export interface GuardedStream<E> extends AsyncIterable<E> {
   readonly settled: Promise<StreamSettlement>;
   /** Stops the stream now: aborts the provider request and commits the usage so far. */
   abort(reason?: unknown): Promise<StreamSettlement>;
+  /** Aborting it is the same as `abort()` (the openai and Anthropic streams have one too). */
+  readonly controller: AbortController;
 }
 
 /**
