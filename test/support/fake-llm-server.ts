@@ -101,6 +101,7 @@ export class FakeLlmServer {
       return;
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    res.flushHeaders(); // the client has a response (and a stream) before the first event
     let finished = false;
     res.on('close', () => {
       if (finished) return;
