@@ -2,6 +2,8 @@ import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, jsonSchema, stepCountIs, streamText, tool, wrapLanguageModel } from 'ai';
 import { createOpenAI as createOpenAI2 } from 'ai-sdk-openai2';
 import { generateText as generateText5, streamText as streamText5, wrapLanguageModel as wrapLanguageModel5 } from 'ai5';
+import { generateText as generateText6, streamText as streamText6, wrapLanguageModel as wrapLanguageModel6 } from 'ai6';
+import { createOpenAI as createOpenAI3 } from 'ai-sdk-openai3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { QuotaExceededError } from '../../src/index.js';
 import type { StreamSettlement, TokenUsageRepository } from '../../src/index.js';
@@ -45,7 +47,7 @@ beforeAll(async () => {
 afterAll(() => server.close());
 beforeEach(() => server.reset());
 
-/** The same behaviour through ai 7 (v4 middleware, nested usage) and ai 5 (v2 middleware, flat usage). */
+/** The same behaviour through ai 7 (v4 middleware, nested usage), ai 6 (v3, nested) and ai 5 (v2, flat usage). */
 const VERSIONS = [
   {
     ai: 'ai 7',
@@ -56,6 +58,16 @@ const VERSIONS = [
       }),
     generate: (model: unknown, extra: Record<string, unknown> = {}) => generateText({ model: model as never, prompt: PROMPT, ...extra }),
     stream: (model: unknown, extra: Record<string, unknown> = {}) => streamText({ model: model as never, prompt: PROMPT, ...extra }),
+  },
+  {
+    ai: 'ai 6',
+    model: (repo: TokenUsageRepository, onStreamSettled: (settlement: StreamSettlement) => void) =>
+      wrapLanguageModel6({
+        model: createOpenAI3({ apiKey: 'test', baseURL: `${server.url}/v1` }).chat('gpt-test'),
+        middleware: tokenUsageMiddleware({ repo, userId: 'carol', specificationVersion: 'v3', onStreamSettled }),
+      }),
+    generate: (model: unknown, extra: Record<string, unknown> = {}) => generateText6({ model: model as never, prompt: PROMPT, ...extra }),
+    stream: (model: unknown, extra: Record<string, unknown> = {}) => streamText6({ model: model as never, prompt: PROMPT, ...extra }),
   },
   {
     ai: 'ai 5',
@@ -129,6 +141,26 @@ describe.each(CASES)('token-usage-repository/ai-sdk with $ai, $backend', ({ mode
     expect(await repo.getUsageStats('carol')).toEqual({ promptTokens: 77, completionTokens: 5, totalTokens: 82 });
     expect(await reservedTokens(repo, 'carol')).toBe(0);
     expect(settlements).toHaveLength(1);
+  });
+
+  it('a stream cut midway surfaces an error; the prompt + output so far is committed', async () => {
+    server.enqueue('/chat/completions', { sse: chatChunks('chatcmpl-f', ['abcd', 'efgh', 'ijkl'], 1, 1), cutAfter: 3 });
+    const result = stream(model);
+    let text = '';
+    // Depending on the version the cut is an `error` part or a thrown AI_APICallError: either way the caller sees it.
+    let surfaced = false;
+    try {
+      for await (const part of result.fullStream) {
+        if (part.type === 'text-delta') text += (part as { text?: string; textDelta?: string }).text ?? (part as { textDelta?: string }).textDelta ?? '';
+        if (part.type === 'error') surfaced = true;
+      }
+    } catch {
+      surfaced = true;
+    }
+    expect(surfaced).toBe(true);
+    expect(text).toBe('abcdefgh');
+    expect(await nextSettlement).toMatchObject({ end: 'error', action: 'committed', usage: { completionTokens: 2 } });
+    expect(await reservedTokens(repo, 'carol')).toBe(0);
   });
 
   it('an abortSignal midway settles the reservation at once, charging what was used', async () => {

@@ -29,18 +29,25 @@ interface StreamResult {
   readonly stream: ReadableStream<unknown>;
 }
 
+/** A middleware specification version: 'v2' for ai 5, 'v3' for ai 6, 'v4' for ai 7. */
+export type MiddlewareVersion = 'v2' | 'v3' | 'v4';
+
 /** The middleware: give it to `wrapLanguageModel({ model, middleware })`. */
-export interface TokenUsageMiddleware {
-  readonly specificationVersion?: 'v3' | 'v4';
-  readonly middlewareVersion?: 'v2';
+export type TokenUsageMiddleware<V extends MiddlewareVersion = 'v4'> = (V extends 'v2'
+  ? { readonly middlewareVersion: 'v2' }
+  : { readonly specificationVersion: V }) &
+  MiddlewareHooks;
+
+/** The hooks of {@link TokenUsageMiddleware}. */
+export interface MiddlewareHooks {
   wrapGenerate(options: { doGenerate: () => PromiseLike<unknown>; params: AiSdkCallOptions }): Promise<never>;
   wrapStream(options: { doStream: () => PromiseLike<unknown>; params: AiSdkCallOptions }): Promise<never>;
 }
 
 /** Options of {@link tokenUsageMiddleware}. */
-export interface TokenUsageMiddlewareOptions extends MeteringOptions<AiSdkCallOptions> {
+export interface TokenUsageMiddlewareOptions<V extends MiddlewareVersion = 'v4'> extends MeteringOptions<AiSdkCallOptions> {
   /** The middleware specification to declare: 'v2' for ai 5, 'v3' for ai 6, 'v4' (default) for ai 7. */
-  readonly specificationVersion?: 'v2' | 'v3' | 'v4';
+  readonly specificationVersion?: V;
   /** Called once per streamed step when its usage is committed or its reservation released (e.g. for logs). */
   readonly onStreamSettled?: (settlement: StreamSettlement) => void;
 }
@@ -60,12 +67,11 @@ export function estimateAiSdk(params: AiSdkCallOptions, defaultMaxOutput: number
  * throws `QuotaExceededError` before the provider is called; the AI SDK does not retry it. A stream
  * commits on its `finish` part, or, when cancelled or aborted first, the prompt + output so far.
  */
-export function tokenUsageMiddleware(options: TokenUsageMiddlewareOptions): TokenUsageMiddleware {
+export function tokenUsageMiddleware<V extends MiddlewareVersion = 'v4'>(options: TokenUsageMiddlewareOptions<V>): TokenUsageMiddleware<V> {
   const plan = callPlanner(options, estimateAiSdk);
   const { repo } = options;
-  const version = options.specificationVersion ?? 'v4';
-  return {
-    ...(version === 'v2' ? { middlewareVersion: 'v2' as const } : { specificationVersion: version }),
+  const version: MiddlewareVersion = options.specificationVersion ?? 'v4';
+  const hooks: MiddlewareHooks = {
     async wrapGenerate({ doGenerate, params }) {
       const call = plan(params);
       const result = await repo.guard(
@@ -87,6 +93,8 @@ export function tokenUsageMiddleware(options: TokenUsageMiddlewareOptions): Toke
       return { ...result, stream: readable(guarded) } as never;
     },
   };
+  const declared = version === 'v2' ? { middlewareVersion: 'v2' as const } : { specificationVersion: version };
+  return { ...declared, ...hooks } as unknown as TokenUsageMiddleware<V>;
 }
 
 function guardOptions(call: CallPlan, params: AiSdkCallOptions) {
