@@ -93,4 +93,20 @@ describe.each(BACKENDS)('token-usage-repository/langchain with the real @langcha
     expect(await reservedTokens(repo, 'frank')).toBe(0);
     expect(handler.openRuns).toBe(0);
   });
+  it('handler.stream() with an AbortSignal midway: the run is settled once with the prompt + output so far', async () => {
+    server.enqueue('/chat/completions', { sse: chatChunks('chatcmpl-l4', ['12345678'], 1, 1).slice(0, 2), hold: true });
+    const controller = new AbortController();
+    const seen: string[] = [];
+    await expect((async () => {
+      for await (const chunk of handler.stream(model, PROMPT, { metadata: { userId: 'frank' }, signal: controller.signal })) {
+        seen.push(String(chunk.content));
+        if (chunk.content === '12345678') controller.abort();
+      }
+    })()).rejects.toThrow();
+    expect(seen).toContain('12345678');
+    const prompt = Math.ceil(PROMPT.length / 4);
+    expect(await repo.getUsageStats('frank')).toEqual({ promptTokens: prompt, completionTokens: 2, totalTokens: prompt + 2 });
+    expect(await reservedTokens(repo, 'frank')).toBe(0);
+    expect(handler.openRuns).toBe(0);
+  });
 });
