@@ -76,6 +76,13 @@ module.exports = {
       to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
     },
     {
+      name: 'no-llm-sdk-in-src',
+      comment: 'SDK adapters use structural types only, so the core installs and runs without any SDK (optional peers).',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: 'node_modules/(openai|ai|ai5|@ai-sdk|@anthropic-ai|@langchain|@google/genai)/' },
+    },
+    {
       name: 'no-test-code-in-src',
       severity: 'error',
       from: { path: '^src/' },

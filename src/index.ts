@@ -85,6 +85,11 @@ export type { FieldChange, FieldFinding } from './domain/consistency-rules.js';
 export type { GuardOptions } from './domain/usage-guard.js';
 export { defaultUsageExtractor } from './domain/usage-extractor.js';
 export type { UsageExtractor } from './domain/usage-extractor.js';
+export { aiSdkUsage, anthropicUsage, geminiUsage, langChainUsage, openAIChatUsage, openAIResponsesUsage } from './domain/provider-usage.js';
+export type { NormalizedUsage } from './domain/provider-usage.js';
+export { usageSoFar } from './domain/stream-guard.js';
+export type { GuardedStream, StreamEnd, StreamGuardOptions, StreamMeter, StreamSettlement } from './domain/stream-guard.js';
+export type { StreamStart } from './domain/guarded-stream.js';
 
 export type { Clock } from './ports/clock.js';
 export type { AlertLevel, AlertSink, UsageAlert } from './ports/alert-sink.js';

@@ -21,6 +21,8 @@ import { guardOptions } from '../domain/usage-guard.js';
 import type { GuardOptions, UsageGuard } from '../domain/usage-guard.js';
 import type { UsageHistory, UsageHistoryQuery, UsageProjection, UsageWindow } from '../domain/usage-history.js';
 import type { TopOptions, TopReport, UsagePages, UsageRanking } from '../domain/usage-ranking.js';
+import type { StreamStart } from '../domain/guarded-stream.js';
+import type { GuardedStream, StreamGuardOptions, StreamMeter } from '../domain/stream-guard.js';
 import type { UsageAlert } from '../ports/alert-sink.js';
 import type { Clock } from '../ports/clock.js';
 import type { HealthProbe } from '../ports/health-probe.js';
@@ -263,6 +265,21 @@ export class TokenUsageRepository {
   }
 
   /**
+   * Reserve, open a provider stream with `start`, and return it metered: the usage `meter` reads is
+   * committed exactly once when the stream completes, errors, is abandoned or aborted (see `guardStream`).
+   * The SDK adapters (`token-usage-repository/openai`, ...) build the meter for you.
+   */
+  guardStream<E>(userId: string, options: StreamGuardOptions, start: StreamStart<E>, meter: StreamMeter<E>): Promise<GuardedStream<E>> {
+    return this.#run('guardStream', 'guard', async (s) => {
+      const cycleStartDate = s.calendar.resolve(options?.cycleStartDate).start;
+      const stream = await s.guard.stream(userId, options === null || typeof options !== 'object' ? options : { ...options, cycleStartDate }, start, meter);
+      // Alerts are checked once the usage is in; a failed check is logged by the monitor, never thrown here.
+      void stream.settled.then((settlement) => (settlement.action === 'committed' ? s.monitor?.observe(userId, cycleStartDate) : undefined)).catch(() => undefined);
+      return stream;
+    });
+  }
+
+  /**
    * A round trip to the store on a dedicated health key (never a user's data), within the configured
    * timeout. Never throws: an unreachable store is `{ status: 'unhealthy', error }`.
    */
@@ -445,7 +462,7 @@ export class TokenUsageRepository {
       } else {
         services.metrics.operation(metric, 'error', seconds());
         // A guarded call's own errors are the caller's business; ours and unexpected ones are logged.
-        if (error instanceof UsageError || operation !== 'guard') {
+        if (error instanceof UsageError || (operation !== 'guard' && operation !== 'guardStream')) {
           const { code, name, message } = error as { code?: string; name?: string; message?: string };
           services.logger.error({ operation, err: { code, name, message } }, 'token usage operation failed');
         }

@@ -10,7 +10,7 @@ import type { TokenCount } from './token-count.js';
 import { userId } from './user-id.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
-import type { ReadOptions, RecordOutcome, UsageSnapshot, UsageStore } from '../ports/usage-store.js';
+import type { ReadOptions, RecordOutcome, UsageDetails, UsageSnapshot, UsageStore } from '../ports/usage-store.js';
 
 /** The answer of a limit check (the seed's `check_usage_limit`). */
 export interface LimitCheck {
@@ -153,7 +153,7 @@ export class LimitPolicy {
   ): Promise<RecordOutcome> {
     const options = parseOptions(commitOptions, RECORD_OPTIONS);
     const reservation = reservationFrom(handle);
-    const { prompt, completion, total } = actualUsage(usage);
+    const { prompt, completion, total, details } = actualUsage(usage);
     const keys: IdempotencyKey[] = [reservationIdempotencyKey(reservation.id)];
     const callerKey = callerIdempotencyKey(options.idempotencyKey);
     if (callerKey !== undefined) keys.push(callerKey);
@@ -167,6 +167,7 @@ export class LimitPolicy {
       dedupeWindowMs: this.#options.dedupeWindowMs,
       releaseLease: reservation.degraded ? null : { id: reservation.id, tokens: reservation.tokens as TokenCount },
       rollupDay: this.#calendar.rollupDay(reservation.cycleStartDate),
+      ...(details === undefined ? {} : { details }),
     });
   }
 
@@ -236,8 +237,11 @@ const RESERVE_OPTIONS = {
   leaseMs: integerOption(1, 86_400_000),
 };
 
-/** Validates measured usage; the total defaults to prompt + completion and may not be below it. */
-export function actualUsage(value: ActualUsage | unknown): { prompt: TokenCount; completion: TokenCount; total: TokenCount } {
+/**
+ * Validates measured usage; the total defaults to prompt + completion and may not be below it. The
+ * details (cache read/write, reasoning) are parts: cache read + write <= prompt, reasoning <= completion.
+ */
+export function actualUsage(value: ActualUsage | unknown): { prompt: TokenCount; completion: TokenCount; total: TokenCount; details?: UsageDetails } {
   const usage = parseOptions(value, USAGE_FIELDS, {
     field: 'usage',
     required: true,
@@ -256,8 +260,41 @@ export function actualUsage(value: ActualUsage | unknown): { prompt: TokenCount;
       `totalTokens must be at least promptTokens + completionTokens (${sum}) and at most ${Number.MAX_SAFE_INTEGER}`,
     );
   }
-  return { prompt, completion, total: total as TokenCount };
+  const details = usageDetails(usage, prompt, completion);
+  return details === undefined ? { prompt, completion, total: total as TokenCount } : { prompt, completion, total: total as TokenCount, details };
+}
+
+function usageDetails(usage: ActualUsage, prompt: number, completion: number): UsageDetails | undefined {
+  const part = (value: unknown, field: string): number => (value === undefined ? 0 : tokenCount(value, field));
+  const cacheReadTokens = part(usage.cacheReadTokens, 'cacheReadTokens');
+  const cacheWriteTokens = part(usage.cacheWriteTokens, 'cacheWriteTokens');
+  const reasoningTokens = part(usage.reasoningTokens, 'reasoningTokens');
+  if (cacheReadTokens + cacheWriteTokens > prompt) {
+    throw new ValidationError(
+      'USAGE.INVALID_TOKEN_COUNT',
+      'cacheReadTokens',
+      usage.cacheReadTokens,
+      `cacheReadTokens + cacheWriteTokens (${cacheReadTokens + cacheWriteTokens}) must not exceed promptTokens (${prompt})`,
+    );
+  }
+  if (reasoningTokens > completion) {
+    throw new ValidationError(
+      'USAGE.INVALID_TOKEN_COUNT',
+      'reasoningTokens',
+      usage.reasoningTokens,
+      `reasoningTokens (${reasoningTokens}) must not exceed completionTokens (${completion})`,
+    );
+  }
+  if (cacheReadTokens + cacheWriteTokens + reasoningTokens === 0) return undefined;
+  return { cacheReadTokens, cacheWriteTokens, reasoningTokens };
 }
 
 /** The fields of measured usage: a misspelled field (e.g. a provider's `prompt_tokens`) is an error, never 0. */
-const USAGE_FIELDS = { promptTokens: tokenCount, completionTokens: tokenCount, totalTokens: tokenCount };
+const USAGE_FIELDS = {
+  promptTokens: tokenCount,
+  completionTokens: tokenCount,
+  totalTokens: tokenCount,
+  cacheReadTokens: tokenCount,
+  cacheWriteTokens: tokenCount,
+  reasoningTokens: tokenCount,
+};

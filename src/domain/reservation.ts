@@ -62,6 +62,12 @@ export interface ActualUsage {
   readonly promptTokens?: number;
   readonly completionTokens?: number;
   readonly totalTokens?: number;
+  /** Part of `promptTokens` read from a prompt cache (recorded as a detail, not added to the total). */
+  readonly cacheReadTokens?: number;
+  /** Part of `promptTokens` written to a prompt cache. */
+  readonly cacheWriteTokens?: number;
+  /** Part of `completionTokens` spent on reasoning. */
+  readonly reasoningTokens?: number;
 }
 
 const MAX_RESERVATION_ID_LENGTH = 128;

@@ -14,6 +14,7 @@ import type {
   ReleaseCommand,
   ReserveCommand,
   SetLimitCommand,
+  UsageDetails,
 } from '../ports/usage-store.js';
 
 /*
@@ -72,6 +73,16 @@ const storedKey: OptionParser<IdempotencyKey> = (value, field) => {
   return value as IdempotencyKey;
 };
 
+const usageDetails: OptionParser<UsageDetails> = (value, field) => {
+  const spec = { cacheReadTokens: tokenCount, cacheWriteTokens: tokenCount, reasoningTokens: tokenCount };
+  const d = parseOptions(value, spec, { field, required: true });
+  const details: { -readonly [K in keyof UsageDetails]: number } = {};
+  for (const name of ['cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens'] as const) {
+    if (d[name] !== undefined) details[name] = d[name];
+  }
+  return details;
+};
+
 const idempotencyKeys: OptionParser<IdempotencyKey[]> = (value, field) => {
   if (!Array.isArray(value) || value.length > 2) throw invalidOption(field, value, 'an array of at most two keys');
   return value.map((key, i) => storedKey(key, `${field}[${i}]`));
@@ -99,6 +110,7 @@ export function recordCommandFrom(value: unknown, field = 'command'): RecordUsag
     dedupeWindowMs: integerOption(1, 366 * DAY_MS),
     releaseLease: (v: unknown, f: string) => (v === null ? null : lease(v, f)),
     rollupDay: cycleStart,
+    details: usageDetails,
   };
   const c = parseOptions(value, spec, { field, required: true });
   const command: RecordUsageCommand = {
@@ -111,6 +123,7 @@ export function recordCommandFrom(value: unknown, field = 'command'): RecordUsag
     dedupeWindowMs: required(c.dedupeWindowMs, 'dedupeWindowMs', spec.dedupeWindowMs),
     releaseLease: c.releaseLease ?? null,
     rollupDay: required(c.rollupDay, 'rollupDay', cycleStart),
+    ...(c.details === undefined ? {} : { details: c.details }),
   };
   const total = command.promptTokens + command.completionTokens + command.otherTokens;
   if (!Number.isSafeInteger(total)) {

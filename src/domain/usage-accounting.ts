@@ -5,7 +5,7 @@ import type { TokenCount } from './token-count.js';
 import { userId } from './user-id.js';
 import { callerIdempotencyKey } from './idempotency.js';
 import { cycleStartOption, idempotencyKeyOption, parseOptions, readOptions } from './options.js';
-import type { ReadOptions, RecordOutcome, RecordUsageCommand, UsageCounters, UsageStore } from '../ports/usage-store.js';
+import type { ReadOptions, RecordOutcome, RecordUsageCommand, UsageCounters, UsageDetails, UsageStore } from '../ports/usage-store.js';
 
 /** Usage to record; unvalidated input straight from the caller. */
 export interface RecordUsageInput {
@@ -97,8 +97,15 @@ export class UsageAccounting {
   /** The counters of a user's cycle (zeros when nothing was recorded). `allowStale` lets a cache answer. */
   async stats(user: unknown, cycleStartDate?: unknown, options?: ReadOptions | null): Promise<UsageCounters> {
     const ref = { userId: userId(user), cycle: this.#calendar.resolve(cycleStartDate).start };
-    const { promptTokens, completionTokens, totalTokens } = await this.#store.readUsage(ref, readOptions(options));
-    return { promptTokens, completionTokens, totalTokens };
+    const snapshot = await this.#store.readUsage(ref, readOptions(options));
+    const { promptTokens, completionTokens, totalTokens } = snapshot;
+    const details: { -readonly [K in keyof UsageDetails]: number } = {};
+    // Details appear only when recorded, so plain usage reads as the Python original's three fields.
+    for (const name of ['cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens'] as const) {
+      const value = snapshot[name];
+      if (value !== undefined && value !== 0) details[name] = value;
+    }
+    return { promptTokens, completionTokens, totalTokens, ...details };
   }
 
   /** Clears a user's counters for a cycle; limits are kept. */

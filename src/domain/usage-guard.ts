@@ -8,6 +8,10 @@ import { tokenCount } from './token-count.js';
 import type { TokenCount } from './token-count.js';
 import { defaultUsageExtractor } from './usage-extractor.js';
 import type { UsageExtractor } from './usage-extractor.js';
+import { callerIdempotencyKey } from './idempotency.js';
+import { guardStream } from './guarded-stream.js';
+import type { StreamStart } from './guarded-stream.js';
+import type { GuardedStream, StreamGuardOptions, StreamMeter } from './stream-guard.js';
 import type { Logger } from '../ports/logger.js';
 
 /** Options of one guarded call. */
@@ -25,6 +29,8 @@ export interface GuardOptions<T> {
   readonly promptTokens?: number;
   /** Reads usage from the result. Default: {@link defaultUsageExtractor}. */
   readonly extractUsage?: UsageExtractor<T>;
+  /** Reads an idempotency key from the result (e.g. the provider's response id) when none was given. */
+  readonly idempotencyKeyFrom?: (result: T) => string | undefined;
 }
 
 const GUARD_OPTIONS = {
@@ -35,6 +41,7 @@ const GUARD_OPTIONS = {
   signal: signalOption,
   promptTokens: (value: unknown) => tokenCount(value, 'promptTokens'),
   extractUsage: functionOption,
+  idempotencyKeyFrom: functionOption,
 } as const;
 
 /**
@@ -84,14 +91,13 @@ export class UsageGuard {
       throw new QuotaExceededError({ reason, currentUsage, reserved, limit, remaining, requested: estimate });
     }
     const { reservation } = result;
-    const commitOptions = options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey };
-
     let value: T;
     try {
       value = await call(options.signal);
     } catch (error) {
       const aborted = options.signal?.aborted === true || (error instanceof Error && error.name === 'AbortError');
       if (aborted && knownPrompt !== undefined) {
+        const commitOptions = options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey };
         await this.#settle(reservation, () => this.#limits.commit(reservation, { promptTokens: knownPrompt }, commitOptions));
       } else {
         await this.#settle(reservation, () => this.#limits.release(reservation));
@@ -101,10 +107,22 @@ export class UsageGuard {
 
     const extract = (options.extractUsage as UsageExtractor<T> | undefined) ?? (defaultUsageExtractor as UsageExtractor<T>);
     const usage = this.#measure(value, extract, estimate);
+    const keyFrom = options.idempotencyKeyFrom as ((result: T) => string | undefined) | undefined;
+    const key = options.idempotencyKey ?? this.#resultKey(value, keyFrom);
+    const commitOptions = key === undefined ? {} : { idempotencyKey: key };
     // If this throws (store down), the lease keeps holding the estimate until it expires, and a retry
     // with the same idempotency key cannot count the usage twice.
     await this.#limits.commit(reservation, usage, commitOptions);
     return value;
+  }
+
+  /**
+   * Reserves `estimateTokens`, opens the stream with `start`, and returns it metered by `meter`: the
+   * usage is committed exactly once when the stream completes, errors, is abandoned or aborted. See
+   * {@link guardStream} and the charging policy in {@link usageSoFar}.
+   */
+  stream<E>(user: string, options: StreamGuardOptions, start: StreamStart<E>, meter: StreamMeter<E>): Promise<GuardedStream<E>> {
+    return guardStream(this.#limits, this.#logger, user, options, start, meter);
   }
 
   /** The call's usage, or the estimate as total tokens when the extractor cannot tell or reports nonsense. */
@@ -120,6 +138,18 @@ export class UsageGuard {
       this.#logger.warn({ err: { message: (error as Error).message } }, 'unusable usage in the call result; charging the estimate');
     }
     return { totalTokens: estimate };
+  }
+
+  /** The result's idempotency key, when it has a valid one; a bad one is ignored (the reservation id still dedupes). */
+  #resultKey<T>(value: T, keyFrom: ((result: T) => string | undefined) | undefined): string | undefined {
+    if (keyFrom === undefined) return undefined;
+    try {
+      const key = keyFrom(value);
+      callerIdempotencyKey(key);
+      return key;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Commits or releases after a failed call; a failure here is logged, never hides the call's error. */

@@ -4,8 +4,18 @@ import type { IdempotencyKey } from '../domain/idempotency.js';
 import type { TokenCount, UsageLimit } from '../domain/token-count.js';
 import type { UserId } from '../domain/user-id.js';
 
-/** The three counters of one user's billing cycle. */
-export interface UsageCounters {
+/**
+ * Parts of the prompt and completion, kept as extra fields of the cycle hash (`cache_read_tokens`,
+ * `cache_write_tokens`, `reasoning_tokens`). They are details, never added to the total.
+ */
+export interface UsageDetails {
+  readonly cacheReadTokens?: number;
+  readonly cacheWriteTokens?: number;
+  readonly reasoningTokens?: number;
+}
+
+/** The three counters of one user's billing cycle, plus the details recorded (present when not 0). */
+export interface UsageCounters extends UsageDetails {
   readonly promptTokens: number;
   readonly completionTokens: number;
   /** Always >= promptTokens + completionTokens: it also holds tokens recorded as a total only. */
@@ -56,6 +66,8 @@ export interface RecordUsageCommand {
   readonly releaseLease: LeaseRef | null;
   /** The day of the cycle's daily rollup the usage is added to, in the same atomic step (see `CycleCalendar.rollupDay`). */
   readonly rollupDay: CycleStart;
+  /** Details of prompt/completion to add (validated: parts of them, not added to the total). */
+  readonly details?: UsageDetails;
 }
 
 /** What a record did. */

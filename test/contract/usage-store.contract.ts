@@ -5,6 +5,7 @@ import type { UserId } from '../../src/domain/user-id.js';
 import type { UsageStore } from '../../src/ports/usage-store.js';
 import { describeIntegrityContract } from './integrity.contract.js';
 import { describeReservationContract } from './reservation.contract.js';
+import { describeUsageDetailsContract } from './usage-details.contract.js';
 import { aCycle, aLimit, anIdempotencyKey, aUsageRecord, aUserId, CYCLE, OTHER_CYCLE } from '../support/mothers.js';
 
 /** Builds a fresh, empty store (its own key prefix) for one test. */
@@ -195,6 +196,7 @@ export function describeUsageStoreContract(
 
     describeReservationContract(() => store, capabilities);
     describeIntegrityContract(() => store, capabilities);
+    describeUsageDetailsContract(() => store);
 
     it('fails with StoreUnavailableError after close, never with zeros', async () => {
       await store.close();

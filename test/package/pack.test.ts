@@ -33,12 +33,20 @@ describe('the published package', () => {
       join(consumer, 'main.ts'),
       `import { TokenUsageRepository, tokenUsageRepo, ValidationError, createTokenUsageRepository } from 'token-usage-repository';
 import { tokenUsageModule, TOKENS } from 'token-usage-repository/inversify';
+// The SDK adapters import no SDK: they load in a consumer that has none installed.
+import { meterOpenAI } from 'token-usage-repository/openai';
+import { meterAnthropic } from 'token-usage-repository/anthropic';
+import { tokenUsageMiddleware } from 'token-usage-repository/ai-sdk';
+import { tokenUsageCallbacks } from 'token-usage-repository/langchain';
+import { meterGoogleGenAI } from 'token-usage-repository/google-genai';
+const adapters = [meterOpenAI, meterAnthropic, tokenUsageMiddleware, tokenUsageCallbacks, meterGoogleGenAI].map((f) => typeof f);
 const repo: TokenUsageRepository = createTokenUsageRepository({ config: { store: 'memory', logLevel: 'silent' } });
+const middleware = tokenUsageMiddleware({ repo, userId: 'u' });
 await repo.incrementDetailedUsage('u', 2, 3, '2024-01-01');
 const stats: { totalTokens: number } = await repo.getUsageStats('u', '2024-01-01');
 let rejected = '';
 try { await repo.incrementPromptTokens('u', -1); } catch (error) { if (error instanceof ValidationError) rejected = error.code; }
-console.log(JSON.stringify({ total: stats.totalTokens, rejected, lazy: tokenUsageRepo instanceof TokenUsageRepository, di: typeof tokenUsageModule, token: typeof TOKENS.UsageStore }));
+console.log(JSON.stringify({ total: stats.totalTokens, rejected, lazy: tokenUsageRepo instanceof TokenUsageRepository, di: typeof tokenUsageModule, token: typeof TOKENS.UsageStore, adapters, middleware: typeof middleware.wrapStream }));
 `,
     );
     writeFileSync(
@@ -64,6 +72,8 @@ console.log(JSON.stringify({ total: stats.totalTokens, rejected, lazy: tokenUsag
       lazy: true,
       di: 'function',
       token: 'symbol',
+      adapters: ['function', 'function', 'function', 'function', 'function'],
+      middleware: 'function',
     });
     // The bin is installed and runs from the tarball (no Redis needed for --version and a usage error).
     const bin = join(consumer, 'node_modules/.bin/token-usage');

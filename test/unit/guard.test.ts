@@ -147,10 +147,35 @@ describe('guard(userId, { estimateTokens }, call)', () => {
 describe('defaultUsageExtractor', () => {
   it.each([
     ['OpenAI chat', { usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 } }, { promptTokens: 3, completionTokens: 4, totalTokens: 7 }],
-    ['Anthropic', { usage: { input_tokens: 3, output_tokens: 4 } }, { promptTokens: 3, completionTokens: 4 }],
+    ['Anthropic', { usage: { input_tokens: 3, output_tokens: 4 } }, { promptTokens: 3, completionTokens: 4, totalTokens: 7 }],
+    [
+      'Anthropic with the cache (full input = input + cache creation + cache read)',
+      { usage: { input_tokens: 3, output_tokens: 4, cache_creation_input_tokens: 100, cache_read_input_tokens: 1_000 } },
+      { promptTokens: 1_103, completionTokens: 4, totalTokens: 1_107, cacheReadTokens: 1_000, cacheWriteTokens: 100 },
+    ],
+    [
+      'OpenAI responses',
+      { usage: { input_tokens: 30, output_tokens: 4, total_tokens: 34, input_tokens_details: { cached_tokens: 10 } } },
+      { promptTokens: 30, completionTokens: 4, totalTokens: 34, cacheReadTokens: 10 },
+    ],
     ['AI SDK 5', { usage: { inputTokens: 3, outputTokens: 4, totalTokens: 9 } }, { promptTokens: 3, completionTokens: 4, totalTokens: 9 }],
-    ['AI SDK 4', { usage: { promptTokens: 3, completionTokens: 4 } }, { promptTokens: 3, completionTokens: 4 }],
-    ['a total below the parts (ignored)', { usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 5 } }, { promptTokens: 3, completionTokens: 4 }],
+    [
+      'AI SDK 6/7 nested',
+      { usage: { inputTokens: { total: 5, noCache: 3, cacheRead: 2 }, outputTokens: { total: 4, reasoning: 1 } } },
+      { promptTokens: 5, completionTokens: 4, totalTokens: 9, cacheReadTokens: 2, reasoningTokens: 1 },
+    ],
+    ['AI SDK 4', { usage: { promptTokens: 3, completionTokens: 4 } }, { promptTokens: 3, completionTokens: 4, totalTokens: 7 }],
+    [
+      'Gemini usageMetadata',
+      { usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 5, thoughtsTokenCount: 7, totalTokenCount: 22 } },
+      { promptTokens: 10, completionTokens: 12, totalTokens: 22, reasoningTokens: 7 },
+    ],
+    [
+      'LangChain usage_metadata',
+      { usage_metadata: { input_tokens: 10, output_tokens: 5, total_tokens: 15, input_token_details: { cache_read: 4 } } },
+      { promptTokens: 10, completionTokens: 5, totalTokens: 15, cacheReadTokens: 4 },
+    ],
+    ['a total below the parts (ignored)', { usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 5 } }, { promptTokens: 3, completionTokens: 4, totalTokens: 7 }],
     ['no usage', { text: 'hi' }, undefined],
     ['non-numbers', { usage: { prompt_tokens: '3', completion_tokens: 4 } }, undefined],
     ['null', null, undefined],

@@ -23,6 +23,7 @@ import type {
   ReserveOutcome,
   SetLimitCommand,
   UsageCounters,
+  UsageDetails,
   UsageSnapshot,
   UsageStore,
 } from '../../ports/usage-store.js';
@@ -36,6 +37,8 @@ interface CycleEntry {
   totalTokens: number;
   /** Tokens not broken down (the Redis `other_tokens` field). */
   otherTokens: number;
+  /** Details of prompt/completion (the Redis `cache_read_tokens`, ... fields); not in the total. */
+  details: { cacheReadTokens: number; cacheWriteTokens: number; reasoningTokens: number };
   cycleLimit: number | null;
   retainUntil: number | null;
   /** Live leases by `id:tokens` (the same identity as the Redis member), with their expiry. */
@@ -102,6 +105,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     day.completionTokens += command.completionTokens;
     day.totalTokens += added;
     entry.daily.set(command.rollupDay, day);
+    for (const name of DETAIL_NAMES) entry.details[name] += command.details?.[name] ?? 0;
     if (command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
     if (command.releaseLease !== null) dropLease(entry, leaseMember(command.releaseLease));
     for (const claim of claims) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
@@ -134,6 +138,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     for (const lease of entry?.leases.values() ?? []) if (lease.expiresAt > now) reservedTokens += lease.tokens;
     return {
       ...counters(entry ?? EMPTY),
+      ...(entry === undefined ? {} : presentDetails(entry.details)),
       cycleLimit: entry?.cycleLimit ?? null,
       standingLimit: this.#standingLimits.get(ref.userId) ?? null,
       reservedTokens,
@@ -146,6 +151,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     const entry = this.#entry(ref.userId, ref.cycle, false);
     if (entry === undefined) return;
     entry.promptTokens = entry.completionTokens = entry.totalTokens = entry.otherTokens = 0;
+    entry.details = { cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 };
     entry.claimedThresholds.clear();
     entry.daily.clear();
   }
@@ -257,6 +263,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
         completionTokens: 0,
         totalTokens: 0,
         otherTokens: 0,
+        details: { cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 },
         cycleLimit: null,
         retainUntil: null,
         leases: new Map(),
@@ -304,6 +311,9 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
         total_tokens: String(entry.totalTokens),
       };
       if (entry.otherTokens !== 0) fields['other_tokens'] = String(entry.otherTokens);
+      DETAIL_NAMES.forEach((name, i) => {
+        if (entry.details[name] !== 0) fields[DETAIL_FIELDS[i] as string] = String(entry.details[name]);
+      });
       if (entry.cycleLimit !== null) fields['usage_limit'] = String(entry.cycleLimit);
       yield { userId: user, cycle, fields };
     }
@@ -313,6 +323,16 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
 
 const EMPTY: UsageCounters = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 const EMPTY_ENTRY = { ...EMPTY, otherTokens: 0 };
+
+const DETAIL_NAMES = ['cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens'] as const;
+const DETAIL_FIELDS = ['cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'] as const;
+
+/** The details that are not 0, as a read returns them. */
+function presentDetails(details: CycleEntry['details']): UsageDetails {
+  const present: { -readonly [K in keyof UsageDetails]: number } = {};
+  for (const name of DETAIL_NAMES) if (details[name] !== 0) present[name] = details[name];
+  return present;
+}
 
 // User ids cannot contain control characters, so NUL separates the parts unambiguously.
 function cycleKey(user: UserId, cycle: CycleStart): string {

@@ -10,6 +10,7 @@ import type {
   ReserveCommand,
   ReserveOutcome,
   SetLimitCommand,
+  UsageDetails,
   UsageSnapshot,
   UsageStore,
 } from '../../ports/usage-store.js';
@@ -189,6 +190,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
         String(claims.length),
         String(command.dedupeWindowMs),
         command.rollupDay,
+        ...detailArgs(command),
       ],
     };
   }
@@ -212,7 +214,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       if (!this.#retryReadsOnTimeout || !(error instanceof Error && isCommandTimeout(error.cause))) throw error;
       reply = await call();
     }
-    const [prompt, completion, total, cycleLimit, standingLimit, reserved] = reply as unknown[];
+    const [prompt, completion, total, cycleLimit, standingLimit, reserved, ...details] = reply as unknown[];
     return {
       promptTokens: parseCounter(prompt, key, 'prompt_tokens'),
       completionTokens: parseCounter(completion, key, 'completion_tokens'),
@@ -220,6 +222,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       cycleLimit: parseLimit(cycleLimit, key),
       standingLimit: parseLimit(standingLimit, policyKey),
       reservedTokens: Number(reserved),
+      ...parseDetails(details),
     };
   }
 
@@ -233,7 +236,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       // counters), and the alert thresholds are re-armed.
       const replies = await client
         .multi()
-        .hdel(key, 'prompt_tokens', 'completion_tokens', 'total_tokens', 'other_tokens')
+        .hdel(key, 'prompt_tokens', 'completion_tokens', 'total_tokens', 'other_tokens', ...DETAIL_FIELDS)
         .del(this.#keys.alerts(ref.userId, ref.cycle))
         .del(this.#keys.daily(ref.userId, ref.cycle))
         .exec();
@@ -422,6 +425,28 @@ function recordOutcome(reply: unknown, key: string): RecordOutcome {
       totalTokens: parseCounter(total, key, 'total_tokens'),
     },
   };
+}
+
+const DETAIL_FIELDS = ['cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'] as const;
+const DETAIL_NAMES = ['cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens'] as const;
+
+/** ARGV[9..11] of the record script: the details, or nothing when there are none. */
+function detailArgs(command: RecordUsageCommand): string[] {
+  const { details } = command;
+  return details === undefined ? [] : DETAIL_NAMES.map((name) => String(details[name] ?? 0));
+}
+
+/**
+ * The detail fields of a read, each only when present and not 0 (so plain usage reads as before).
+ * A corrupt detail is left out rather than failing the read: details never gate enforcement.
+ */
+function parseDetails(values: readonly unknown[]): UsageDetails {
+  const details: { -readonly [K in keyof UsageDetails]: number } = {};
+  DETAIL_NAMES.forEach((name, i) => {
+    const value = Number(values[i] ?? 0);
+    if (Number.isSafeInteger(value) && value > 0 && /^\d+$/.test(String(values[i]))) details[name] = value;
+  });
+  return details;
 }
 
 /** A lease as a sorted-set member; the tokens ride along so sums need no second key. */

@@ -7,7 +7,7 @@ import type { RedisScript } from './script.js';
  * the record would push past 2^53 - 1 makes it refuse, writing nothing.
  */
 export const recordUsageScript: RedisScript = {
-  name: 'turRecordUsageV6',
+  name: 'turRecordUsageV7',
   numberOfKeys: 6,
   lua: `--[[
   Records usage into one user's cycle.
@@ -26,6 +26,8 @@ export const recordUsageScript: RedisScript = {
   ARGV[7] how many idempotency keys are real: 0, 1 or 2
   ARGV[8] dedupe window in ms (PX of each claimed key)
   ARGV[9] rollup day YYYY-MM-DD: prompt, completion and total are added to its field in KEYS[6]
+  ARGV[10..12] optional: cache read, cache write, reasoning tokens to add (details of prompt and
+    completion, kept in their own fields and NOT added to the total; a corrupt one is skipped)
   Reply: {duplicate (0 or 1), prompt_tokens, completion_tokens, total_tokens} after the update (a
     duplicate writes no usage but frees its lease and claims its keys not yet claimed; each counter an
     integer, a bulk string or nil), or, writing nothing: the error 'TUR_CORRUPT <field>' when a
@@ -82,12 +84,22 @@ for i, arg in ipairs({ARGV[1], ARGV[2], ARGV[4]}) do
     return redis.error_reply('TUR_CORRUPT daily')
   end
 end
+local details = {'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'}
+local detail_values = redis.call('HMGET', key, details[1], details[2], details[3])
 for i = 1, 4 do
   if ARGV[i] ~= '0' then
     current[i] = redis.call('HINCRBY', key, fields[i], ARGV[i])
   end
 end
 redis.call('HSET', KEYS[6], ARGV[9], string.format('%.0f:%.0f:%.0f', day[1], day[2], day[3]))
+for i = 1, 3 do
+  local amount = ARGV[9 + i]
+  local value = detail_values[i]
+  -- A corrupt detail is left as it is: details are informational and never block the usage itself.
+  if amount ~= nil and amount ~= '0' and (type(value) ~= 'string' or is_counter(value)) then
+    redis.call('HINCRBY', key, details[i], amount)
+  end
+end
 if ARGV[5] ~= '0' then
   redis.call('EXPIREAT', key, ARGV[5])
   redis.call('EXPIREAT', KEYS[6], ARGV[5])
