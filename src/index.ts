@@ -62,6 +62,10 @@ export type {
 export { callerIdempotencyKey, MAX_IDEMPOTENCY_KEY_LENGTH } from './domain/idempotency.js';
 export type { IdempotencyKey } from './domain/idempotency.js';
 export { UsageGuard } from './domain/usage-guard.js';
+export { MAX_HISTORY_WINDOWS, UsageHistory } from './domain/usage-history.js';
+export type { HistoryGranularity, UsageHistoryQuery, UsageProjection, UsageWindow } from './domain/usage-history.js';
+export { UsageRanking } from './domain/usage-ranking.js';
+export type { TopOptions, TopReport, TopUser } from './domain/usage-ranking.js';
 export { AlertMonitor, alertThresholds, DEFAULT_ALERT_THRESHOLDS } from './domain/alert-monitor.js';
 export type { AlertThreshold, SweepProgress, SweepReport } from './domain/alert-monitor.js';
 export { ConsistencyVerifier, MAX_BATCH_SIZE } from './domain/consistency-verifier.js';
@@ -97,6 +101,7 @@ export type {
   UsageInspector,
 } from './ports/usage-inspector.js';
 export type { Logger, LogMethod } from './ports/logger.js';
+export type { DailyUsage, UsageHistoryStore } from './ports/usage-history-store.js';
 export type {
   BatchRecordResult,
   CycleRef,
@@ -122,6 +127,9 @@ export { systemClock } from './adapters/system-clock.js';
 export { RedisUsageInspector } from './adapters/redis/redis-usage-inspector.js';
 export type { RedisUsageInspectorOptions } from './adapters/redis/redis-usage-inspector.js';
 export { InMemoryUsageInspector } from './adapters/memory/in-memory-usage-inspector.js';
+export { InMemoryUsageHistoryStore } from './adapters/memory/in-memory-usage-history-store.js';
+export { RedisUsageHistoryStore } from './adapters/redis/redis-usage-history-store.js';
+export type { RedisUsageHistoryStoreOptions } from './adapters/redis/redis-usage-history-store.js';
 export { RetryingUsageStore, isTransientStoreError } from './adapters/decorators/retrying-usage-store.js';
 export type { RetryingUsageStoreOptions } from './adapters/decorators/retrying-usage-store.js';
 export { CachingUsageStore } from './adapters/decorators/caching-usage-store.js';

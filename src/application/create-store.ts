@@ -7,6 +7,9 @@ import { RedisUsageStore } from '../adapters/redis/redis-usage-store.js';
 import { InMemoryUsageInspector } from '../adapters/memory/in-memory-usage-inspector.js';
 import { RedisUsageInspector } from '../adapters/redis/redis-usage-inspector.js';
 import type { UsageInspector } from '../ports/usage-inspector.js';
+import { InMemoryUsageHistoryStore } from '../adapters/memory/in-memory-usage-history-store.js';
+import { RedisUsageHistoryStore } from '../adapters/redis/redis-usage-history-store.js';
+import type { UsageHistoryStore } from '../ports/usage-history-store.js';
 import type { AlertStateStore } from '../ports/alert-state-store.js';
 import type { Clock } from '../ports/clock.js';
 import type { HealthProbe } from '../ports/health-probe.js';
@@ -19,13 +22,14 @@ import type { TokenUsageConfig } from './config.js';
 export interface Adapters {
   readonly store: UsageStore;
   readonly inspector: UsageInspector;
+  readonly history: UsageHistoryStore;
 }
 
 /** Builds the configured adapters. Redis clients connect lazily, on the first command. */
 export function createAdapters(config: TokenUsageConfig, clock: Clock, logger: Logger): Adapters {
   if (config.store === 'memory') {
     const store = new InMemoryUsageStore({ clock });
-    return { store, inspector: new InMemoryUsageInspector(store) };
+    return { store, inspector: new InMemoryUsageInspector(store), history: new InMemoryUsageHistoryStore(store) };
   }
   const redisLogger = logger.child({ component: 'redis' });
   const clients = Array.from({ length: config.redis.maxConnections }, () =>
@@ -41,12 +45,19 @@ export function createAdapters(config: TokenUsageConfig, clock: Clock, logger: L
       retryReadsOnTimeout: config.redis.retryOnTimeout && config.retry.attempts <= 1,
     }),
     inspector: new RedisUsageInspector({ clients, ...keys }),
+    history: new RedisUsageHistoryStore({ clients, ...keys }),
   };
 }
 
 /** The inspector of a host-provided store, when we know how to build one. */
 export function inspectorOf(store: UsageStore): UsageInspector | undefined {
   return store instanceof InMemoryUsageStore ? new InMemoryUsageInspector(store) : undefined;
+}
+
+/** The daily-rollup reader of a host-provided store, when we know how to build one. */
+export function historyOf(store: UsageStore): UsageHistoryStore | undefined {
+  if (store instanceof RedisUsageStore) return store.historyStore();
+  return store instanceof InMemoryUsageStore ? new InMemoryUsageHistoryStore(store) : undefined;
 }
 
 /**

@@ -8,6 +8,8 @@ import type { LimitCheck, LimitPolicy } from '../domain/limit-policy.js';
 import type { ActualUsage, ConsumeCheck, Reservation, ReserveResult } from '../domain/reservation.js';
 import type { RecordUsageInput, UsageAccounting } from '../domain/usage-accounting.js';
 import type { GuardOptions, UsageGuard } from '../domain/usage-guard.js';
+import type { UsageHistory, UsageHistoryQuery, UsageProjection, UsageWindow } from '../domain/usage-history.js';
+import type { TopOptions, TopReport, UsageRanking } from '../domain/usage-ranking.js';
 import type { UsageAlert } from '../ports/alert-sink.js';
 import type { Clock } from '../ports/clock.js';
 import type { HealthProbe } from '../ports/health-probe.js';
@@ -36,6 +38,10 @@ export interface TokenUsageServices {
   readonly recorder: LazyRecorder;
   /** Builds the consistency verifier on first use (throws `ConfigError` for a store it cannot inspect). */
   readonly verifier: () => ConsistencyVerifier;
+  /** Builds the history service on first use (throws `ConfigError` for a store without daily rollups). */
+  readonly history: () => UsageHistory;
+  /** Builds the ranking on first use (throws `ConfigError` for a store it cannot inspect). */
+  readonly ranking: () => UsageRanking;
 }
 
 /** Options of a recording call. */
@@ -274,6 +280,26 @@ export class TokenUsageRepository {
       if (userId !== undefined) return verifier.verifyUser(userId, cycleStartDate ?? s.calendar.currentStart(), verify);
       return verifier.verifyCycle(allCycles === true ? undefined : (cycleStartDate ?? s.calendar.currentStart()), verify);
     });
+  }
+
+  /**
+   * The user's usage per local day (`granularity: 'day'`, the default) or per billing cycle, from
+   * `from` to `to` (`YYYY-MM-DD`, both included; default the current cycle's start to today). Day rows
+   * come from the daily rollups the record step writes atomically with the counters, so a cycle's
+   * days always sum to its counters. See README "Usage history".
+   */
+  usageHistory(userId: string, query?: UsageHistoryQuery): Promise<UsageWindow[]> {
+    return this.#run('usageHistory', 'read', (s) => s.history().history(userId, query));
+  }
+
+  /** The cycle's burn rate and the date the limit is reached at that rate (default: the current cycle). */
+  projectUsage(userId: string, cycleStartDate?: string): Promise<UsageProjection> {
+    return this.#run('projectUsage', 'read', (s) => s.history().project(userId, cycleStartDate));
+  }
+
+  /** The `n` users (default 10) with the most total tokens in the cycle (default: the current one), by SCAN. */
+  top(cycleStartDate?: string, n?: number, options: Omit<TopOptions, 'n'> = {}): Promise<TopReport> {
+    return this.#run('top', 'read', (s) => s.ranking().top(cycleStartDate, { ...options, n }));
   }
 
   /**

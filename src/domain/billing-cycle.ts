@@ -1,5 +1,6 @@
 import { ConfigError, ValidationError } from './errors.js';
 import { describe } from './user-id.js';
+import { addDays, addMonths, localDate, maxDate, minDate } from './calendar-days.js';
 import type { Clock } from '../ports/clock.js';
 
 /** A validated billing-cycle start date, `YYYY-MM-DD`, a real calendar date. */
@@ -130,6 +131,45 @@ export class CycleCalendar {
         return format(local.getUTCFullYear(), local.getUTCMonth() + 1, local.getUTCDate());
       }
     }
+  }
+
+  /** The IANA time zone cycles and days start in. */
+  get timeZone(): string {
+    return this.#options.timeZone;
+  }
+
+  /** The start of the cycle after the one starting at `start`: one policy period later (exclusive end). */
+  nextStart(start: CycleStart): CycleStart {
+    switch (this.#options.policy) {
+      case 'daily':
+        return addDays(start, 1);
+      case 'weekly':
+        return addDays(start, 7);
+      case 'monthly':
+        return addMonths(start, 1);
+    }
+  }
+
+  /** The local date (in the calendar's time zone) of `at` (default: now). */
+  today(at: number = this.#clock.now()): CycleStart {
+    const minute = Math.floor(at / 60_000); // as in currentStart: a date changes only on a minute boundary
+    if (minute !== this.#todayMinute) {
+      this.#todayMinute = minute;
+      this.#todayValue = localDate(at, this.#options.timeZone);
+    }
+    return this.#todayValue as CycleStart;
+  }
+
+  #todayMinute = Number.NaN;
+  #todayValue: CycleStart | undefined;
+
+  /**
+   * The day of the cycle's daily rollup that usage recorded now belongs to: today, clamped into the
+   * cycle's own days, so a late write (a buffered flush past the boundary, a backfill) lands on the
+   * cycle's last day and an early one on its first, and a cycle's days always lie inside the cycle.
+   */
+  rollupDay(start: CycleStart, at: number = this.#clock.now()): CycleStart {
+    return maxDate(start, minDate(this.today(at), addDays(this.nextStart(start), -1)));
   }
 
   /** Validates an explicit cycle date or, when it is `undefined` or `null`, picks the current cycle. */

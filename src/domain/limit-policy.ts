@@ -165,6 +165,7 @@ export class LimitPolicy {
       idempotencyKeys: keys,
       dedupeWindowMs: this.#options.dedupeWindowMs,
       releaseLease: reservation.degraded ? null : { id: reservation.id, tokens: reservation.tokens as TokenCount },
+      rollupDay: this.#calendar.rollupDay(reservation.cycleStartDate),
     });
   }
 

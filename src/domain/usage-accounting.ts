@@ -71,6 +71,7 @@ export class UsageAccounting {
       idempotencyKeys: idempotencyKey === undefined ? [] : [idempotencyKey],
       dedupeWindowMs: this.#dedupeWindowMs,
       releaseLease: null,
+      rollupDay: this.#calendar.rollupDay(cycle.start),
     };
   }
 

@@ -54,6 +54,8 @@ export interface RecordUsageCommand {
   readonly dedupeWindowMs: number;
   /** A lease this record frees in the same step (a reservation's commit), even when it is a duplicate; or `null`. */
   readonly releaseLease: LeaseRef | null;
+  /** The day of the cycle's daily rollup the usage is added to, in the same atomic step (see `CycleCalendar.rollupDay`). */
+  readonly rollupDay: CycleStart;
 }
 
 /** What a record did. */

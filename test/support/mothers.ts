@@ -32,19 +32,22 @@ export function aUsageRecord(
     idempotencyKeys: IdempotencyKey[];
     dedupeWindowMs: number;
     releaseLease: LeaseRef | null;
+    rollupDay: CycleStart;
   }> = {},
 ): RecordUsageCommand {
   const prompt = overrides.prompt ?? 10;
   const completion = overrides.completion ?? 5;
+  const cycle = overrides.cycle ?? aCycle();
   return {
     userId: overrides.userId ?? aUserId(),
-    cycle: overrides.cycle ?? aCycle(),
+    cycle,
     promptTokens: tokenCount(prompt),
     completionTokens: tokenCount(completion),
     otherTokens: tokenCount((overrides.total ?? prompt + completion) - prompt - completion),
     idempotencyKeys: overrides.idempotencyKeys ?? [],
     dedupeWindowMs: overrides.dedupeWindowMs ?? 60_000,
     releaseLease: overrides.releaseLease ?? null,
+    rollupDay: overrides.rollupDay ?? cycle.start,
   };
 }
 

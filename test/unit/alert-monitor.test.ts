@@ -33,6 +33,7 @@ function setup(sinks: AlertSink[] = [new CollectingSink()]) {
       idempotencyKeys: [],
       dedupeWindowMs: 1_000,
       releaseLease: null,
+      rollupDay: calendar.rollupDay(cycle.start),
     });
   const limit = (value: number, user = 'u') => store.setLimit({ userId: userId(user), limit: usageLimit(value), cycle: null });
   return { store, monitor, logger, record, limit, clock, sink: sinks[0] as CollectingSink };

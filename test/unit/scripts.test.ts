@@ -9,7 +9,7 @@ const SCRIPTS = [...ALL_SCRIPTS, repairHashScript];
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
 const PINNED: Record<string, string> = {
-  turRecordUsageV4: '9fbdb43f423a4a0b3ab3bc52f320e0c21ad994bd',
+  turRecordUsageV5: '098b94e8fdfc2582c051ec3c64ef9b6c3caa40ee',
   turReadUsageV2: 'cc40c1593a6827adc096ccb03895fa24d7543a19',
   turSetLimitV1: '665e3e6a7cdc8b92876f5cddbd8b2c93f4727fd5',
   turReserveV3: 'e2f04adb559bc1cf0144ec2f8fb0a0e7f8772d70',

@@ -370,6 +370,7 @@ describe('UsageAccounting.record: happy path', () => {
         idempotencyKeys: [],
         dedupeWindowMs: DEDUPE_MS,
         releaseLease: null,
+        rollupDay: '2024-01-15', // the fixture clock's day, inside the cycle
       },
     ]);
   });

@@ -32,6 +32,8 @@ interface CycleEntry {
   leases: Map<string, { tokens: number; expiresAt: number }>;
   /** Claimed alert thresholds, in ppm of the limit. */
   claimedThresholds: Set<number>;
+  /** The daily rollup (the Redis `:daily` hash): usage recorded into this cycle per day. */
+  daily: Map<CycleStart, { promptTokens: number; completionTokens: number; totalTokens: number }>;
 }
 
 /**
@@ -65,6 +67,11 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     entry.completionTokens += command.completionTokens;
     entry.otherTokens += command.otherTokens;
     entry.totalTokens += command.promptTokens + command.completionTokens + command.otherTokens;
+    const day = entry.daily.get(command.rollupDay) ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+    day.promptTokens += command.promptTokens;
+    day.completionTokens += command.completionTokens;
+    day.totalTokens += command.promptTokens + command.completionTokens + command.otherTokens;
+    entry.daily.set(command.rollupDay, day);
     if (command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
     if (command.releaseLease !== null) entry.leases.delete(leaseMember(command.releaseLease));
     for (const claim of claims) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
@@ -99,6 +106,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     if (entry === undefined) return;
     entry.promptTokens = entry.completionTokens = entry.totalTokens = entry.otherTokens = 0;
     entry.claimedThresholds.clear();
+    entry.daily.clear();
   }
 
   async setLimit(command: SetLimitCommand): Promise<void> {
@@ -192,6 +200,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
         retainUntil: null,
         leases: new Map(),
         claimedThresholds: new Set(),
+        daily: new Map(),
       };
       this.#cycles.set(key, entry);
     }
@@ -208,7 +217,15 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     if (this.#closed) throw new StoreUnavailableError(operation, 'the in-memory store is closed');
   }
 
-  // --- Read-only view for InMemoryUsageInspector (consistency verifier); kept last and separate. ---
+  // --- Read-only views for InMemoryUsageInspector and InMemoryUsageHistoryStore; kept last and separate. ---
+
+  /** A copy of the cycle's daily rollup (days with usage, in date order). Read-only. */
+  dailyUsage(user: UserId, cycle: CycleStart): { day: CycleStart; promptTokens: number; completionTokens: number; totalTokens: number }[] {
+    const entry = this.#entry(user, cycle, false);
+    return [...(entry?.daily ?? [])]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([day, counters]) => ({ day, ...counters }));
+  }
 
   /**
    * Every live cycle (`cycle` set) and standing limit (`cycle: null`) with its fields as the Redis

@@ -27,6 +27,8 @@ export interface KeyBuilder {
   leases(user: UserId, cycle: CycleStart): string;
   /** A cycle's claimed alert thresholds (hash): `<prefix>:<user>:<YYYY-MM-DD>:alerts`. */
   alerts(user: UserId, cycle: CycleStart): string;
+  /** A cycle's daily rollups (hash, fields `<YYYY-MM-DD>:p|c|t`): `<prefix>:<user>:<YYYY-MM-DD>:daily`. */
+  daily(user: UserId, cycle: CycleStart): string;
   /** The health-check key, shared by all users and touching none: `<prefix>:__health__`. */
   health(): string;
   /** One claimed idempotency key: `<prefix>:<user>:idem:<sha1 of the key>`. */
@@ -56,6 +58,7 @@ export function createKeyBuilder(options: KeyOptions): KeyBuilder {
     policy: (id) => `${user(id)}:policy`,
     leases: (id, cycle) => `${user(id)}:${cycle}:leases`,
     alerts: (id, cycle) => `${user(id)}:${cycle}:alerts`,
+    daily: (id, cycle) => `${user(id)}:${cycle}:daily`,
     health: () => `${prefix}:__health__`,
     idempotency: (id, key) => `${user(id)}:idem:${createHash('sha1').update(key).digest('hex')}`,
     // The prefix holds no glob metacharacter (checked above), so it matches itself literally.

@@ -17,6 +17,7 @@ import type { HealthProbe, StoreHealth } from '../../ports/health-probe.js';
 import { StoreUnavailableError } from '../../domain/errors.js';
 import type { UsageError } from '../../domain/errors.js';
 import { createKeyBuilder } from './keys.js';
+import { RedisUsageHistoryStore } from './redis-usage-history-store.js';
 import type { KeyBuilder, KeyOptions } from './keys.js';
 import { isCommandTimeout, parseCounter, parseLimit, toUsageError } from './redis-errors.js';
 import { ALL_SCRIPTS } from './scripts/all.js';
@@ -50,6 +51,7 @@ export interface RedisUsageStoreOptions extends KeyOptions {
 export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe {
   readonly #clients: readonly (Redis | Cluster)[];
   readonly #keys: KeyBuilder;
+  readonly #keyOptions: KeyOptions;
   readonly #ownsClients: boolean;
   readonly #retryReadsOnTimeout: boolean;
   #next = 0;
@@ -59,6 +61,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     if (options.clients.length === 0) throw new TypeError('RedisUsageStore needs at least one client');
     this.#clients = options.clients;
     this.#keys = createKeyBuilder(options);
+    this.#keyOptions = { prefix: options.prefix, hashTags: options.hashTags };
     this.#ownsClients = options.ownsClients ?? false;
     this.#retryReadsOnTimeout = options.retryReadsOnTimeout ?? false;
     for (const client of this.#clients) {
@@ -103,13 +106,13 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     });
   }
 
-  #recordCall(command: RecordUsageCommand): { keys: [string, string, string, string]; args: string[] } {
+  #recordCall(command: RecordUsageCommand): { keys: [string, string, string, string, string]; args: string[] } {
     const { userId, cycle, idempotencyKeys } = command;
     const key = this.#keys.cycle(userId, cycle.start);
     if (idempotencyKeys.length > 2) throw new TypeError('recordUsage takes at most two idempotency keys');
     const claims = idempotencyKeys.map((idem) => this.#keys.idempotency(userId, idem));
     return {
-      keys: [key, this.#keys.leases(userId, cycle.start), claims[0] ?? key, claims[1] ?? key],
+      keys: [key, this.#keys.leases(userId, cycle.start), claims[0] ?? key, claims[1] ?? key, this.#keys.daily(userId, cycle.start)],
       args: [
         String(command.promptTokens),
         String(command.completionTokens),
@@ -120,8 +123,14 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
         command.releaseLease === null ? '' : leaseMember(command.releaseLease),
         String(claims.length),
         String(command.dedupeWindowMs),
+        command.rollupDay,
       ],
     };
+  }
+
+  /** A reader of the daily rollups this store writes, on the same (borrowed) clients. */
+  historyStore(): RedisUsageHistoryStore {
+    return new RedisUsageHistoryStore({ clients: this.#clients, ...this.#keyOptions });
   }
 
   async readUsage(ref: CycleRef): Promise<UsageSnapshot> {
@@ -151,11 +160,13 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     const key = this.#keys.cycle(ref.userId, ref.cycle);
     try {
       // One MULTI (one slot with hash tags): the counters go, usage_limit stays (an emptied hash
-      // disappears by itself), and the alert thresholds are re-armed.
+      // disappears by itself), the daily rollups go with them (history keeps summing to the
+      // counters), and the alert thresholds are re-armed.
       const replies = await this.#client('resetUsage')
         .multi()
         .hdel(key, 'prompt_tokens', 'completion_tokens', 'total_tokens', 'other_tokens')
         .del(this.#keys.alerts(ref.userId, ref.cycle))
+        .del(this.#keys.daily(ref.userId, ref.cycle))
         .exec();
       const failed = replies?.find(([error]) => error !== null)?.[0];
       if (failed) throw failed;

@@ -19,9 +19,12 @@ import type { Metrics } from '../../ports/metrics.js';
 import type { UsageStore } from '../../ports/usage-store.js';
 import { BufferedUsageRecorder, LazyRecorder } from '../buffered-usage-recorder.js';
 import type { TokenUsageConfig } from '../config.js';
-import { alertStateOf, composeStore, createAdapters, healthProbeOf, inspectorOf } from '../create-store.js';
+import { alertStateOf, composeStore, createAdapters, healthProbeOf, historyOf, inspectorOf } from '../create-store.js';
 import type { Adapters } from '../create-store.js';
 import { ConsistencyVerifier } from '../../domain/consistency-verifier.js';
+import { UsageHistory } from '../../domain/usage-history.js';
+import { UsageRanking } from '../../domain/usage-ranking.js';
+import type { UsageHistoryStore } from '../../ports/usage-history-store.js';
 import type { UsageInspector } from '../../ports/usage-inspector.js';
 import type { ServiceIdentifier } from 'inversify';
 
@@ -29,11 +32,14 @@ import type { ServiceIdentifier } from 'inversify';
 const ADAPTERS = Symbol.for('token-usage-repository/internal/Adapters') as ServiceIdentifier<{
   store: UsageStore;
   inspector?: UsageInspector | undefined;
+  history?: UsageHistoryStore | undefined;
 }>;
 const RECORDER = Symbol.for('token-usage-repository/internal/Recorder') as ServiceIdentifier<LazyRecorder>;
 const VERIFIER_FACTORY = Symbol.for('token-usage-repository/internal/VerifierFactory') as ServiceIdentifier<
   () => ConsistencyVerifier
 >;
+const HISTORY_FACTORY = Symbol.for('token-usage-repository/internal/HistoryFactory') as ServiceIdentifier<() => UsageHistory>;
+const RANKING_FACTORY = Symbol.for('token-usage-repository/internal/RankingFactory') as ServiceIdentifier<() => UsageRanking>;
 import { createDefaultLogger } from '../default-logger.js';
 import { TokenUsageRepository } from '../token-usage-repository.js';
 import type { TokenUsageServices } from '../token-usage-repository.js';
@@ -77,10 +83,10 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
 
     bind(ADAPTERS)
       .toResolvedValue(
-        (clock: Clock, logger: Logger): Adapters | { store: UsageStore; inspector: UsageInspector | undefined } =>
+        (clock: Clock, logger: Logger): Adapters | { store: UsageStore; inspector: UsageInspector | undefined; history: UsageHistoryStore | undefined } =>
           options.store === undefined
             ? createAdapters(config, clock, logger)
-            : { store: options.store, inspector: options.inspector ?? inspectorOf(options.store) },
+            : { store: options.store, inspector: options.inspector ?? inspectorOf(options.store), history: historyOf(options.store) },
         [TOKENS.Clock, TOKENS.Logger],
       )
       .inSingletonScope();
@@ -209,6 +215,26 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
       .toResolvedValue((recorder: LazyRecorder) => recorder.get(), [RECORDER])
       .inSingletonScope();
     bind(VERIFIER_FACTORY).toFactory((context) => () => context.get(TOKENS.ConsistencyVerifier));
+    bind(TOKENS.UsageHistory)
+      .toResolvedValue(
+        (adapters: { history?: UsageHistoryStore | undefined }, store: UsageStore, calendar: CycleCalendar, clock: Clock) => {
+          if (adapters.history === undefined) throw new ConfigError('store', 'usage history needs a store with daily rollups');
+          return new UsageHistory(store, adapters.history, calendar, clock);
+        },
+        [ADAPTERS, TOKENS.UsageStore, TOKENS.CycleCalendar, TOKENS.Clock],
+      )
+      .inSingletonScope();
+    bind(TOKENS.UsageRanking)
+      .toResolvedValue(
+        (inspector: UsageInspector | null, calendar: CycleCalendar) => {
+          if (inspector === null) throw new ConfigError('inspector', 'top users need a store that can be inspected');
+          return new UsageRanking(inspector, calendar);
+        },
+        [TOKENS.UsageInspector, TOKENS.CycleCalendar],
+      )
+      .inSingletonScope();
+    bind(HISTORY_FACTORY).toFactory((context) => () => context.get(TOKENS.UsageHistory));
+    bind(RANKING_FACTORY).toFactory((context) => () => context.get(TOKENS.UsageRanking));
 
     bind(TOKENS.TokenUsageServices)
       .toResolvedValue(
@@ -225,6 +251,8 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
           recorder: LazyRecorder,
           verifier: () => ConsistencyVerifier,
           calendar: CycleCalendar,
+          history: () => UsageHistory,
+          ranking: () => UsageRanking,
         ): TokenUsageServices => ({
             accounting,
             limits,
@@ -239,6 +267,8 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
             recorder,
             verifier,
             calendar,
+            history,
+            ranking,
           }),
         [
           TOKENS.UsageAccounting,
@@ -253,6 +283,8 @@ export function tokenUsageModule(options: TokenUsageModuleOptions): ContainerMod
           RECORDER,
           VERIFIER_FACTORY,
           TOKENS.CycleCalendar,
+          HISTORY_FACTORY,
+          RANKING_FACTORY,
         ],
       )
       .inSingletonScope();

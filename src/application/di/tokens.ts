@@ -2,6 +2,8 @@ import type { ServiceIdentifier } from 'inversify';
 import type { AlertMonitor } from '../../domain/alert-monitor.js';
 import type { ConsistencyVerifier } from '../../domain/consistency-verifier.js';
 import type { UsageInspector } from '../../ports/usage-inspector.js';
+import type { UsageHistory } from '../../domain/usage-history.js';
+import type { UsageRanking } from '../../domain/usage-ranking.js';
 import type { CycleCalendar } from '../../domain/billing-cycle.js';
 import type { LimitPolicy } from '../../domain/limit-policy.js';
 import type { UsageAccounting } from '../../domain/usage-accounting.js';
@@ -34,6 +36,10 @@ export const TOKENS = {
   UsageInspector: token<UsageInspector | null>('UsageInspector'),
   ConsistencyVerifier: token<ConsistencyVerifier>('ConsistencyVerifier'),
   HealthProbe: token<HealthProbe>('HealthProbe'),
+  /** Daily/cycle history and burn-rate projections (throws `ConfigError` for a store without rollups). */
+  UsageHistory: token<UsageHistory>('UsageHistory'),
+  /** Top users of a cycle, by SCAN (throws `ConfigError` for a store that cannot be inspected). */
+  UsageRanking: token<UsageRanking>('UsageRanking'),
   AlertSinks: token<readonly AlertSink[]>('AlertSinks'),
   /** The monitor, or `null` when alerts are off. */
   AlertMonitor: token<AlertMonitor | null>('AlertMonitor'),
