@@ -13,6 +13,7 @@ import { Credentials } from './credentials.js';
 import { errorHandler, problemType, PROBLEM_JSON } from './problem.js';
 import { ReservationHandles } from './reservation-handle.js';
 import { adminRoutes } from './routes/admin-routes.js';
+import { dashboardRoutes } from './routes/dashboard-routes.js';
 import { historyRoutes } from './routes/history-routes.js';
 import { limitRoutes } from './routes/limit-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';
@@ -110,6 +111,7 @@ export async function buildServer(options: BuildServerOptions): Promise<{ app: A
   reservationRoutes(app, ctx);
   historyRoutes(app, ctx);
   adminRoutes(app, ctx);
+  dashboardRoutes(app);
 
   // After fastify stops accepting and drains in-flight requests: flush buffered records, close Redis.
   app.addHook('onClose', async () => {
