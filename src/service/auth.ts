@@ -54,6 +54,5 @@ export function installAuth(app: FastifyInstance, credentials: Credentials): voi
       });
     }
     request.principal = principal;
-    request.log = request.log.child({ principal: principal.kind === 'api-key' ? principal.name : `user:${principal.userId}` });
   });
 }

@@ -80,7 +80,10 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
   const problem = problemOf(error);
   if (problem.status >= 500) {
     const { code, name, message } = error as { code?: string; name?: string; message?: string };
-    request.log.error({ err: { code, name, message } }, 'request failed');
+    // The principal's label (never its secret); a child logger per request would cost every request.
+    const principal = request.principal;
+    const who = principal === undefined ? undefined : principal.kind === 'api-key' ? principal.name : `user:${principal.userId}`;
+    request.log.error({ err: { code, name, message }, principal: who }, 'request failed');
   }
   return sendProblem(reply, problem);
 }
