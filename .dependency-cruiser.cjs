@@ -57,6 +57,19 @@ module.exports = {
       to: { path: 'node_modules/prom-client/', dependencyTypesNot: ['type-only'] },
     },
     {
+      name: 'nothing-imports-the-cli',
+      comment: 'src/cli is a driving adapter (the token-usage bin): it uses the library, never the other way round.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/cli/' },
+      to: { path: '^src/cli/' },
+    },
+    {
+      name: 'only-the-cli-imports-cli-packages',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/cli/' },
+      to: { path: 'node_modules/(commander|cli-progress|asciichart)/' },
+    },
+    {
       name: 'nothing-imports-the-http-service',
       comment: 'src/service is a driving adapter over the facade: the library never depends on it.',
       severity: 'error',

@@ -47,16 +47,16 @@ function fillTable(selector, rows, columns) {
 }
 
 function shareCell(row) {
-  const td = cell(row.usageRatio, `${(row.usageRatio * 100).toFixed(1)} %`);
+  const td = cell(row.usedFraction, `${(row.usedFraction * 100).toFixed(1)} %`);
   const bar = document.createElement('span');
-  bar.className = row.usageRatio >= 0.9 ? 'bar hot' : 'bar';
-  bar.style.width = `${Math.min(100, Math.round(row.usageRatio * 100))}px`;
+  bar.className = row.usedFraction >= 0.9 ? 'bar hot' : 'bar';
+  bar.style.width = `${Math.min(100, Math.round(row.usedFraction * 100))}px`;
   td.prepend(bar);
   return td;
 }
 
 async function loadOverview() {
-  const [nearest, top] = await Promise.all([api(`/v1/nearest-limits${cycleQuery()}`), api(`/v1/top?n=10${cycleQuery('&')}`)]);
+  const [nearest, top] = await Promise.all([api(`/v1/top?by=limit&n=10${cycleQuery('&')}`), api(`/v1/top?n=10${cycleQuery('&')}`)]);
   $('#cycle-label').textContent = `cycle from ${top.cycleStartDate}`;
   fillTable('#nearest', nearest.users, [(r) => cell(r.totalTokens), (r) => cell(r.limit), (r) => cell(r.remaining), shareCell]);
   fillTable('#top', top.users, [(r) => cell(r.promptTokens), (r) => cell(r.completionTokens), (r) => cell(r.totalTokens)]);

@@ -65,7 +65,7 @@ export { UsageGuard } from './domain/usage-guard.js';
 export { MAX_HISTORY_WINDOWS, UsageHistory } from './domain/usage-history.js';
 export type { HistoryGranularity, UsageHistoryQuery, UsageProjection, UsageWindow } from './domain/usage-history.js';
 export { UsageRanking } from './domain/usage-ranking.js';
-export type { TopOptions, TopReport, TopUser } from './domain/usage-ranking.js';
+export type { TopOptions, TopOrder, TopReport, TopUser, UsagePages, UserCycleUsage } from './domain/usage-ranking.js';
 export { AlertMonitor, alertThresholds, DEFAULT_ALERT_THRESHOLDS } from './domain/alert-monitor.js';
 export type { AlertThreshold, SweepProgress, SweepReport } from './domain/alert-monitor.js';
 export { ConsistencyVerifier, MAX_BATCH_SIZE } from './domain/consistency-verifier.js';

@@ -9,7 +9,7 @@ import type { ActualUsage, ConsumeCheck, Reservation, ReserveResult } from '../d
 import type { RecordUsageInput, UsageAccounting } from '../domain/usage-accounting.js';
 import type { GuardOptions, UsageGuard } from '../domain/usage-guard.js';
 import type { UsageHistory, UsageHistoryQuery, UsageProjection, UsageWindow } from '../domain/usage-history.js';
-import type { TopOptions, TopReport, UsageRanking } from '../domain/usage-ranking.js';
+import type { TopOptions, TopReport, UsagePages, UsageRanking } from '../domain/usage-ranking.js';
 import type { UsageAlert } from '../ports/alert-sink.js';
 import type { Clock } from '../ports/clock.js';
 import type { HealthProbe } from '../ports/health-probe.js';
@@ -300,6 +300,14 @@ export class TokenUsageRepository {
   /** The `n` users (default 10) with the most total tokens in the cycle (default: the current one), by SCAN. */
   top(cycleStartDate?: string, n?: number, options: Omit<TopOptions, 'n'> = {}): Promise<TopReport> {
     return this.#run('top', 'read', (s) => s.ranking().top(cycleStartDate, { ...options, n }));
+  }
+
+  /**
+   * Every user's counters in the cycle (default: the current one), one SCAN page of `batchSize`
+   * (default 500) at a time, for exports: memory holds one page. Throws `ValidationError` at once.
+   */
+  usagePages(cycleStartDate?: string, options: { readonly batchSize?: number } = {}): UsagePages {
+    return this.#servicesOrThrow().ranking().pages(cycleStartDate, options);
   }
 
   /**

@@ -169,8 +169,16 @@ export class CycleCalendar {
    * cycle's last day and an early one on its first, and a cycle's days always lie inside the cycle.
    */
   rollupDay(start: CycleStart, at: number = this.#clock.now()): CycleStart {
-    return maxDate(start, minDate(this.today(at), addDays(this.nextStart(start), -1)));
+    if (start !== this.#lastDayStart) {
+      // Memoised for the last cycle asked (nearly every record asks the current one).
+      this.#lastDayStart = start;
+      this.#lastDayValue = addDays(this.nextStart(start), -1);
+    }
+    return maxDate(start, minDate(this.today(at), this.#lastDayValue as CycleStart));
   }
+
+  #lastDayStart: CycleStart | undefined;
+  #lastDayValue: CycleStart | undefined;
 
   /** Validates an explicit cycle date or, when it is `undefined` or `null`, picks the current cycle. */
   resolve(cycleStartDate?: unknown): BillingCycle {

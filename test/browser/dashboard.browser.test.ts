@@ -76,11 +76,11 @@ describeBrowser('dashboard in headless Chromium', () => {
     expect(failures).toEqual([]);
     expect(new URL(page.url()).hash).toBe(''); // the key does not linger in the address bar
 
-    const nearest = await api('/v1/nearest-limits');
+    const nearest = await api('/v1/top?by=limit&n=10');
     const nearestRows = await page.$$eval('#nearest tbody tr', (rows) =>
       rows.map((row) => [row.getAttribute('data-user'), ...[...row.querySelectorAll('td[data-value]')].map((td) => Number(td.getAttribute('data-value')))]),
     );
-    expect(nearestRows).toEqual(nearest.users.map((u: any) => [u.userId, u.totalTokens, u.limit, u.remaining, u.usageRatio]));
+    expect(nearestRows).toEqual(nearest.users.map((u: any) => [u.userId, u.totalTokens, u.limit, u.remaining, u.usedFraction]));
     expect(nearestRows.map((row) => row[0])).toEqual(['bob', 'alice', 'carol']);
 
     const top = await api('/v1/top?n=10');

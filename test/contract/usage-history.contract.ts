@@ -155,9 +155,31 @@ export function describeUsageHistoryContract(name: string, create: HistoryReposi
       await Promise.all(ids.map((id, i) => repo.incrementDetailedUsage(id, 1_000_000 + i * 10, i, '2027-01-01')));
       const report = await repo.top('2027-01-01', 3, { batchSize: 2 });
       expect(report.users.map((row) => row.userId)).toEqual([ids[6], ids[5], ids[4]]);
-      expect(report.users[0]).toEqual({ userId: ids[6], cycleStartDate: '2027-01-01', promptTokens: 1_000_060, completionTokens: 6, totalTokens: 1_000_066 });
+      expect(report.users[0]).toEqual({
+        userId: ids[6], cycleStartDate: '2027-01-01', promptTokens: 1_000_060, completionTokens: 6, totalTokens: 1_000_066, limit: null, usedFraction: null,
+      });
       expect(report.scanned).toBeGreaterThanOrEqual(7);
       await expect(repo.top('2027-01-01', 0)).rejects.toMatchObject({ code: 'USAGE.INVALID_OPTION', field: 'n' });
+      await expect(repo.top('2027-01-01', 3, { by: 'fun' as never })).rejects.toMatchObject({ code: 'USAGE.INVALID_OPTION', field: 'by' });
+    });
+
+    it('ranks the users nearest their effective limit (cycle override, else standing), leaving out users without one', async () => {
+      const [near, far, override, free] = ['near', 'far', 'override', 'free'].map(user);
+      await repo.setUsageLimit(near as string, 1_000);
+      await repo.setUsageLimit(far as string, 1_000_000);
+      await repo.setUsageLimit(override as string, 1_000_000); // standing, but the cycle override wins
+      await repo.setUsageLimit(override as string, 500, '2027-01-01');
+      await Promise.all([near, far, override, free].map((id) => repo.incrementTotalUsage(id as string, 450, '2027-01-01')));
+      const report = await repo.top('2027-01-01', 10, { by: 'limit', batchSize: 1 });
+      expect(report.by).toBe('limit');
+      expect(report.users.map((row) => [row.userId, row.limit, row.usedFraction])).toEqual([
+        [override, 500, 0.9],
+        [near, 1_000, 0.45],
+        [far, 1_000_000, 0.00045],
+      ]);
+      const byTotal = await repo.top('2027-01-01', 10);
+      expect(byTotal.users.find((row) => row.userId === near)).toMatchObject({ limit: 1_000, usedFraction: 0.45 });
+      expect(byTotal.users.find((row) => row.userId === free)).toMatchObject({ limit: null, usedFraction: null });
     });
   });
 }

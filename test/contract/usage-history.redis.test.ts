@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createTokenUsageRepository, CorruptUsageDataError } from '../../src/index.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { describeRedis, redisUrl, uniquePrefix } from '../support/redis.js';
 import { rawRedis } from '../support/redis-store.js';
@@ -57,6 +58,25 @@ describeRedis('usage history on real Redis', () => {
     expect(await raw.exists(`${prefix}:ttl-user:${cycle}:daily`)).toBe(0);
   });
 
+  it('moves the rollup expiry with the cycle hash when a limit is set on an ended cycle later', async () => {
+    const clock = new FakeClock(Date.now());
+    const late = createTokenUsageRepository({ config: { redis: { url: redisUrl }, keyPrefix: prefix }, clock, logger: new RecordingLogger() });
+    try {
+      const old = new Date(Date.now() - 70 * 86_400_000).toISOString().slice(0, 8) + '01';
+      await late.incrementDetailedUsage('late-limit', 1, 1, old);
+      clock.advance(3 * 86_400_000); // the retention of an ended cycle counts from now
+      await late.setUsageLimit('late-limit', 500, old);
+      const [hashExpiry, dailyExpiry] = await Promise.all([
+        raw.call('EXPIRETIME', `${prefix}:late-limit:${old}`),
+        raw.call('EXPIRETIME', `${prefix}:late-limit:${old}:daily`),
+      ]);
+      expect(Number(hashExpiry)).toBeGreaterThan(Date.now() / 1000 + 2 * 86_400);
+      expect(dailyExpiry).toBe(hashExpiry);
+    } finally {
+      await late.close();
+    }
+  });
+
   it('refuses to record, writing nothing, when a rollup field is corrupt', async () => {
     const key = `${prefix}:corrupt-user:2024-01-01`;
     await repo.incrementDetailedUsage('corrupt-user', 1, 1, '2024-01-01');
@@ -66,5 +86,15 @@ describeRedis('usage history on real Redis', () => {
     await expect(repo.incrementDetailedUsage('corrupt-user', 5, 5, '2024-01-01')).rejects.toBeInstanceOf(CorruptUsageDataError);
     expect(await repo.getUsageStats('corrupt-user', '2024-01-01')).toEqual({ promptTokens: 1, completionTokens: 1, totalTokens: 2 });
     await expect(repo.usageHistory('corrupt-user', { from: '2024-01-01', to: '2024-01-31' })).rejects.toBeInstanceOf(CorruptUsageDataError);
+  });
+
+  it('refuses a record that would push a rollup field past 2^53 (Lua numbers are doubles), writing nothing', async () => {
+    const key = `${prefix}:huge-user:2024-01-01`;
+    await repo.incrementDetailedUsage('huge-user', 1, 0, '2024-01-01');
+    const [dayField] = Object.keys(await raw.hgetall(`${key}:daily`));
+    await raw.hset(`${key}:daily`, dayField as string, `${Number.MAX_SAFE_INTEGER}:0:${Number.MAX_SAFE_INTEGER}`);
+    await expect(repo.incrementDetailedUsage('huge-user', 1, 0, '2024-01-01')).rejects.toMatchObject({ code: 'USAGE.CORRUPT_DATA', field: 'daily' });
+    expect(await repo.getUsageStats('huge-user', '2024-01-01')).toEqual({ promptTokens: 1, completionTokens: 0, totalTokens: 1 });
+    expect(await raw.hget(`${key}:daily`, dayField as string)).toBe(`${Number.MAX_SAFE_INTEGER}:0:${Number.MAX_SAFE_INTEGER}`);
   });
 });

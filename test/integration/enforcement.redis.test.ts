@@ -70,16 +70,17 @@ describeRedis('quota enforcement on real Redis', () => {
     expect((await clients[0]?.getUsageStats('naive'))?.totalTokens).toBeGreaterThan(limit);
   });
 
-  it('keeps leases and idempotency keys under the user hash tag, each with a TTL', async () => {
+  it('keeps leases, daily rollups and idempotency keys under the user hash tag, each with a TTL', async () => {
     const repo = repository();
     const result = await repo.reserve('tagged', 5, { cycleStartDate: '2024-01-01' });
     await repo.incrementTotalUsage('tagged', 1, '2024-01-01', { idempotencyKey: 'resp_42' });
     expect(result.granted).toBe(true);
     const keys = (await raw.keys(`${prefix}:{tagged}:*`)).sort();
-    expect(keys).toHaveLength(3);
+    expect(keys).toHaveLength(4);
     expect(keys[0]).toBe(`${prefix}:{tagged}:2024-01-01`);
-    expect(keys[1]).toBe(`${prefix}:{tagged}:2024-01-01:leases`);
-    expect(keys[2]).toMatch(new RegExp(`^${prefix}:\\{tagged\\}:idem:[0-9a-f]{40}$`));
+    expect(keys[1]).toBe(`${prefix}:{tagged}:2024-01-01:daily`);
+    expect(keys[2]).toBe(`${prefix}:{tagged}:2024-01-01:leases`);
+    expect(keys[3]).toMatch(new RegExp(`^${prefix}:\\{tagged\\}:idem:[0-9a-f]{40}$`));
     for (const key of keys) expect(await raw.pttl(key)).toBeGreaterThan(0);
   });
 

@@ -65,5 +65,9 @@ console.log(JSON.stringify({ total: stats.totalTokens, rejected, lazy: tokenUsag
       di: 'function',
       token: 'symbol',
     });
+    // The bin is installed and runs from the tarball (no Redis needed for --version and a usage error).
+    const bin = join(consumer, 'node_modules/.bin/token-usage');
+    expect(run(bin, ['--version'], consumer).trim()).toBe(JSON.parse(run('npm', ['pkg', 'get', 'version'], root)));
+    expect(() => run(bin, ['limit', 'set', 'u', '-1'], consumer)).toThrow(/must be a non-negative integer/);
   }, 180_000);
 });

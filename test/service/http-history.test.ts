@@ -54,16 +54,18 @@ describe('HTTP API: history, projection, top', () => {
     expect(reply.json().limitReachedOn).toMatch(/^2024-01-\d\d$/);
   });
 
-  it('top ranks the cycle by total tokens; nearest-limits by the share of the limit used', async () => {
+  it('top ranks the cycle by total tokens, or with by=limit by the share of the limit used', async () => {
     server = await testServer();
     await seed(server);
     const top = await server.app.inject({ method: 'GET', url: '/v1/top?n=2', headers: read });
     expect(top.json()).toMatchObject({ cycleStartDate: '2024-01-01', scanned: 3, users: [{ userId: 'u2', totalTokens: 500 }, { userId: 'u1', totalTokens: 200 }] });
-    const nearest = await server.app.inject({ method: 'GET', url: '/v1/nearest-limits', headers: read });
+    expect(top.json().users[0]).toMatchObject({ limit: null, remaining: null, unlimited: true, usedFraction: null });
+    const nearest = await server.app.inject({ method: 'GET', url: '/v1/top?by=limit', headers: read });
     expect(nearest.json().users).toEqual([
-      expect.objectContaining({ userId: 'u3', totalTokens: 90, limit: 100, remaining: 10, usageRatio: 0.9 }),
-      expect.objectContaining({ userId: 'u1', totalTokens: 200, limit: 400, remaining: 200, usageRatio: 0.5 }),
+      expect.objectContaining({ userId: 'u3', totalTokens: 90, limit: 100, remaining: 10, unlimited: false, usedFraction: 0.9 }),
+      expect.objectContaining({ userId: 'u1', totalTokens: 200, limit: 400, remaining: 200, unlimited: false, usedFraction: 0.5 }),
     ]);
+    expect((await server.app.inject({ method: 'GET', url: '/v1/top?by=ratio', headers: read })).json().field).toBe('querystring.by');
     expect((await server.app.inject({ method: 'GET', url: '/v1/top?n=0', headers: read })).json().field).toBe('n');
   });
 

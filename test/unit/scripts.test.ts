@@ -9,9 +9,9 @@ const SCRIPTS = [...ALL_SCRIPTS, repairHashScript];
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
 const PINNED: Record<string, string> = {
-  turRecordUsageV5: '098b94e8fdfc2582c051ec3c64ef9b6c3caa40ee',
+  turRecordUsageV6: '83d9d82e23e4cdb7bcfe90775dcf9e812d6b2efc',
   turReadUsageV2: 'cc40c1593a6827adc096ccb03895fa24d7543a19',
-  turSetLimitV1: '665e3e6a7cdc8b92876f5cddbd8b2c93f4727fd5',
+  turSetLimitV2: 'c161a0411db5524ae3a65f1f5bf371b8b1b84019',
   turReserveV3: 'e2f04adb559bc1cf0144ec2f8fb0a0e7f8772d70',
   turReleaseLeaseV1: '57ac050124e5d906c194cdafbd8dd3b0a46c4a32',
   turSyncThresholdsV3: '0e3cfa2e6b16e9dfc8d35e181cd7b9f6f7751269',

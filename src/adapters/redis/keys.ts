@@ -27,7 +27,7 @@ export interface KeyBuilder {
   leases(user: UserId, cycle: CycleStart): string;
   /** A cycle's claimed alert thresholds (hash): `<prefix>:<user>:<YYYY-MM-DD>:alerts`. */
   alerts(user: UserId, cycle: CycleStart): string;
-  /** A cycle's daily rollups (hash, fields `<YYYY-MM-DD>:p|c|t`): `<prefix>:<user>:<YYYY-MM-DD>:daily`. */
+  /** A cycle's daily rollups (hash, field `<YYYY-MM-DD>` = `prompt:completion:total`): `<prefix>:<user>:<YYYY-MM-DD>:daily`. */
   daily(user: UserId, cycle: CycleStart): string;
   /** The health-check key, shared by all users and touching none: `<prefix>:__health__`. */
   health(): string;

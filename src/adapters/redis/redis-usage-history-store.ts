@@ -4,6 +4,7 @@ import type { UserId } from '../../domain/user-id.js';
 import type { DailyUsage, UsageHistoryStore } from '../../ports/usage-history-store.js';
 import { createKeyBuilder } from './keys.js';
 import type { KeyBuilder, KeyOptions } from './keys.js';
+import { CorruptUsageDataError } from '../../domain/errors.js';
 import { parseCounter, toUsageError } from './redis-errors.js';
 
 /** Options of a {@link RedisUsageHistoryStore}: the same clients and key layout as the `RedisUsageStore`. */
@@ -12,11 +13,13 @@ export interface RedisUsageHistoryStoreOptions extends KeyOptions {
   readonly clients: readonly (Redis | Cluster)[];
 }
 
-const FIELD = /^(\d{4}-\d{2}-\d{2}):([pct])$/;
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const VALUE = /^(\d+):(\d+):(\d+)$/;
 
 /**
- * Reads the `<prefix>:<user>:<cycle>:daily` hashes the record script writes: one pipelined HGETALL
- * per cycle. All of them are one user's keys, so with hash tags they share a Cluster slot.
+ * Reads the `<prefix>:<user>:<cycle>:daily` hashes the record script writes (a field per day,
+ * `prompt:completion:total`): one pipelined HGETALL per cycle. All of them are one user's keys, so
+ * with hash tags they share a Cluster slot.
  */
 export class RedisUsageHistoryStore implements UsageHistoryStore {
   readonly #clients: readonly (Redis | Cluster)[];
@@ -51,20 +54,21 @@ export class RedisUsageHistoryStore implements UsageHistoryStore {
   }
 }
 
+/** Fields `<YYYY-MM-DD>` = `prompt:completion:total` (see the record script), in date order. */
 function parseDays(fields: Record<string, string>, key: string): DailyUsage[] {
-  const days = new Map<string, { promptTokens: number; completionTokens: number; totalTokens: number }>();
+  const days: DailyUsage[] = [];
   for (const [field, raw] of Object.entries(fields)) {
-    const match = FIELD.exec(field);
-    if (match === null) continue; // not a rollup field (nothing else writes here; ignore rather than fail a read)
-    const [, day, part] = match as unknown as [string, string, 'p' | 'c' | 't'];
-    const entry = days.get(day) ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
-    const value = parseCounter(raw, key, field);
-    if (part === 'p') entry.promptTokens = value;
-    else if (part === 'c') entry.completionTokens = value;
-    else entry.totalTokens = value;
-    days.set(day, entry);
+    if (!DAY.test(field)) continue; // not a rollup field (nothing else writes here; ignore rather than fail a read)
+    const parts = VALUE.exec(raw);
+    if (parts === null) {
+      throw new CorruptUsageDataError(key, field, `${key} field ${field} is not prompt:completion:total: ${JSON.stringify(raw)}`);
+    }
+    days.push({
+      day: field as CycleStart,
+      promptTokens: parseCounter(parts[1], key, field),
+      completionTokens: parseCounter(parts[2], key, field),
+      totalTokens: parseCounter(parts[3], key, field),
+    });
   }
-  return [...days]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([day, counters]) => ({ day: day as CycleStart, ...counters }));
+  return days.sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0));
 }

@@ -180,7 +180,9 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       command.cycle === null
         ? this.#keys.policy(command.userId)
         : this.#keys.cycle(command.userId, command.cycle.start);
-    await this.#call('setLimit', key, setLimitScript, [key], [
+    // A later expiry on the cycle hash (a limit set after the cycle ended) must move its rollup's too.
+    const daily = command.cycle === null ? key : this.#keys.daily(command.userId, command.cycle.start);
+    await this.#call('setLimit', key, setLimitScript, [key, daily], [
       String(command.limit),
       unixSeconds(command.cycle?.retainUntil ?? null),
     ]);

@@ -1,8 +1,6 @@
 import { Type } from 'typebox';
-import { ValidationError } from '../../domain/errors.js';
-import { limitView } from '../context.js';
 import type { App, ServiceContext } from '../context.js';
-import { CountersProps, CycleQuery, CycleStartSchema, LimitViewProps, UserParams } from '../schemas.js';
+import { CountersProps, CycleQuery, CycleStartSchema, UserParams } from '../schemas.js';
 import { ERRORS } from './errors.js';
 
 const HistoryQuery = Type.Object(
@@ -24,22 +22,26 @@ const ProjectionReply = Type.Object({
   limit: Type.Union([Type.Integer(), Type.Null()]),
   limitReachedOn: Type.Union([Type.String(), Type.Null()]),
 });
-const TopUserSchema = Type.Object({ userId: Type.String(), cycleStartDate: Type.String(), ...CountersProps });
+const TopUserSchema = Type.Object({
+  userId: Type.String(),
+  cycleStartDate: Type.String(),
+  ...CountersProps,
+  limit: Type.Union([Type.Integer(), Type.Null()]),
+  remaining: Type.Union([Type.Integer(), Type.Null()], { description: '`null` with `unlimited: true` when no limit applies' }),
+  unlimited: Type.Boolean(),
+  usedFraction: Type.Union([Type.Number(), Type.Null()]),
+});
 const TopQuery = Type.Object(
-  { cycleStartDate: Type.Optional(CycleStartSchema), n: Type.Optional(Type.String({ pattern: '^\\d{1,4}$', description: '1 to 1000, default 10' })) },
-  { additionalProperties: false },
-);
-const NearestQuery = Type.Object(
   {
     cycleStartDate: Type.Optional(CycleStartSchema),
-    n: Type.Optional(Type.String({ pattern: '^\\d{1,3}$', description: '1 to 100, default 10' })),
-    candidates: Type.Optional(Type.String({ pattern: '^\\d{1,4}$', description: 'How many of the top users by usage to rank by limit, 1 to 1000, default 200' })),
+    n: Type.Optional(Type.String({ pattern: '^\\d{1,4}$', description: '1 to 1000, default 10' })),
+    by: Type.Optional(Type.Union([Type.Literal('total'), Type.Literal('limit')], { description: 'total (default), or limit: nearest their limit first, users without one left out' })),
   },
   { additionalProperties: false },
 );
 const ReportCounts = { scanned: Type.Integer(), skipped: Type.Integer() };
 
-/** History, burn-rate projection, the cycle's top users, and the users nearest their limits. */
+/** History, burn-rate projection, and the cycle's top users (by total, or nearest their limits). */
 export function historyRoutes(app: App, ctx: ServiceContext): void {
   const { repository } = ctx;
   const history = (userId: string, query: { from?: string; to?: string; granularity?: 'day' | 'cycle'; timeZone?: string }) =>
@@ -71,51 +73,23 @@ export function historyRoutes(app: App, ctx: ServiceContext): void {
     {
       config: { access: 'read' },
       schema: {
-        summary: "The cycle's users with the most total tokens (SCAN pages, never KEYS)",
+        summary: "The cycle's top users by total tokens, or nearest their limits (one SCAN, never KEYS)",
         tags: ['history'],
         querystring: TopQuery,
-        response: { 200: Type.Object({ cycleStartDate: Type.String(), users: Type.Array(TopUserSchema), ...ReportCounts }), ...ERRORS },
+        response: { 200: Type.Object({ cycleStartDate: Type.String(), by: Type.String(), users: Type.Array(TopUserSchema), ...ReportCounts }), ...ERRORS },
       },
     },
     async (request) => {
-      const { cycleStartDate, n } = request.query;
-      const top = await repository.top(cycleStartDate, n === undefined ? undefined : Number(n));
-      return { ...top, users: [...top.users] };
-    },
-  );
-  app.get(
-    '/v1/nearest-limits',
-    {
-      config: { access: 'read' },
-      schema: {
-        summary: 'Users with a limit, by the share of it they have used',
-        description: 'Ranks the top `candidates` users by usage (one SCAN), reading each one\'s limit; users below them by usage are not considered.',
-        tags: ['history'],
-        querystring: NearestQuery,
-        response: {
-          200: Type.Object({
-            cycleStartDate: Type.String(),
-            users: Type.Array(Type.Object({ ...TopUserSchema.properties, ...LimitViewProps, usageRatio: Type.Number() })),
-            ...ReportCounts,
-          }),
-          ...ERRORS,
-        },
-      },
-    },
-    async (request) => {
-      const n = request.query.n === undefined ? 10 : Number(request.query.n);
-      if (n < 1 || n > 100) throw new ValidationError('USAGE.INVALID_OPTION', 'querystring.n', n, 'n must be from 1 to 100');
-      const candidates = request.query.candidates === undefined ? 200 : Number(request.query.candidates);
-      const top = await repository.top(request.query.cycleStartDate, candidates);
-      const users = await Promise.all(
-        top.users.map(async (user) => {
-          const check = await repository.checkUsageLimit(user.userId, top.cycleStartDate);
-          const view = limitView(check);
-          return { ...user, ...view, usageRatio: view.limit === null || view.limit === 0 ? 0 : user.totalTokens / view.limit };
-        }),
-      );
-      const limited = users.filter((u) => !u.unlimited).sort((a, b) => b.usageRatio - a.usageRatio || b.totalTokens - a.totalTokens);
-      return { cycleStartDate: top.cycleStartDate, users: limited.slice(0, n), scanned: top.scanned, skipped: top.skipped };
+      const { cycleStartDate, n, by } = request.query;
+      const top = await repository.top(cycleStartDate, n === undefined ? undefined : Number(n), by === undefined ? {} : { by });
+      return {
+        ...top,
+        users: top.users.map((user) => ({
+          ...user,
+          remaining: user.limit === null ? null : Math.max(0, user.limit - user.totalTokens),
+          unlimited: user.limit === null,
+        })),
+      };
     },
   );
 }

@@ -6,7 +6,7 @@ import type { RedisScript } from './script.js';
  * a claimed key makes it a no-op, and a corrupt counter makes it refuse, writing nothing.
  */
 export const recordUsageScript: RedisScript = {
-  name: 'turRecordUsageV5',
+  name: 'turRecordUsageV6',
   numberOfKeys: 5,
   lua: `--[[
   Records usage into one user's cycle.
@@ -14,7 +14,7 @@ export const recordUsageScript: RedisScript = {
   KEYS[2] cycle leases zset <prefix>:<user>:<YYYY-MM-DD>:leases
   KEYS[3] first idempotency key <prefix>:<user>:idem:<sha1> (KEYS[1] as a placeholder when unused)
   KEYS[4] second idempotency key (KEYS[1] as a placeholder when unused)
-  KEYS[5] cycle daily rollup hash <prefix>:<user>:<YYYY-MM-DD>:daily, fields '<day>:p|c|t'
+  KEYS[5] cycle daily rollup hash <prefix>:<user>:<YYYY-MM-DD>:daily, field '<day>' = 'prompt:completion:total'
   ARGV[1] prompt tokens to add (decimal integer >= 0)
   ARGV[2] completion tokens to add
   ARGV[3] other tokens to add (not broken down into prompt and completion)
@@ -23,11 +23,11 @@ export const recordUsageScript: RedisScript = {
   ARGV[6] lease member 'id:tokens' to remove from KEYS[2], even for a duplicate; '' for none
   ARGV[7] how many idempotency keys are real: 0, 1 or 2
   ARGV[8] dedupe window in ms (PX of each claimed key)
-  ARGV[9] rollup day YYYY-MM-DD: prompt, completion and total are added to its fields in KEYS[5]
+  ARGV[9] rollup day YYYY-MM-DD: prompt, completion and total are added to its field in KEYS[5]
   Reply: {duplicate (0 or 1), prompt_tokens, completion_tokens, total_tokens} after the update (a
     duplicate writes nothing but frees its lease; each counter an integer, a bulk string or nil), or
-    the error 'TUR_CORRUPT <field>' when a counter (or a rollup field: 'daily') is not a non-negative
-    integer; then nothing is written.
+    the error 'TUR_CORRUPT <field>' when a counter is not a non-negative integer, or 'TUR_CORRUPT daily'
+    when the day's rollup is not three of them (or would pass 2^53); then nothing is written.
 ]]
 ${IS_COUNTER_LUA}
 local key = KEYS[1]
@@ -49,9 +49,19 @@ for i = 1, 4 do
     return redis.error_reply('TUR_CORRUPT ' .. fields[i])
   end
 end
-local day = {ARGV[9] .. ':p', ARGV[9] .. ':c', ARGV[9] .. ':t'}
-for _, value in ipairs(redis.call('HMGET', KEYS[5], day[1], day[2], day[3])) do
-  if type(value) == 'string' and not is_counter(value) then
+-- The day's rollup is one field 'prompt:completion:total': one HGET and one HSET per record.
+local packed = redis.call('HGET', KEYS[5], ARGV[9]) or '0:0:0'
+local day = {string.match(packed, '^(%d+):(%d+):(%d+)$')}
+if #day ~= 3 then
+  return redis.error_reply('TUR_CORRUPT daily')
+end
+for i, arg in ipairs({ARGV[1], ARGV[2], ARGV[4]}) do
+  if not is_counter(day[i]) then
+    return redis.error_reply('TUR_CORRUPT daily')
+  end
+  day[i] = tonumber(day[i]) + tonumber(arg)
+  -- Lua numbers are doubles: past 2^53 the sum would be rounded (JavaScript could not read it either).
+  if day[i] > 9007199254740991 then
     return redis.error_reply('TUR_CORRUPT daily')
   end
 end
@@ -60,11 +70,7 @@ for i = 1, 4 do
     current[i] = redis.call('HINCRBY', key, fields[i], ARGV[i])
   end
 end
-for i, arg in ipairs({ARGV[1], ARGV[2], ARGV[4]}) do
-  if arg ~= '0' then
-    redis.call('HINCRBY', KEYS[5], day[i], arg)
-  end
-end
+redis.call('HSET', KEYS[5], ARGV[9], string.format('%.0f:%.0f:%.0f', day[1], day[2], day[3]))
 if ARGV[5] ~= '0' then
   redis.call('EXPIREAT', key, ARGV[5])
   redis.call('EXPIREAT', KEYS[5], ARGV[5])
