@@ -113,6 +113,17 @@ export async function buildServer(options: BuildServerOptions): Promise<{ app: A
   adminRoutes(app, ctx);
   dashboardRoutes(app);
 
+  // While closing, answers end their keep-alive connection: otherwise a client's connection that
+  // turns idle after close() began would hold server.close() (and so the flush below) for the whole
+  // keep-alive timeout.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
+  });
   // After fastify stops accepting and drains in-flight requests: flush buffered records, close Redis.
   app.addHook('onClose', async () => {
     await repository.close({ timeoutMs: config.closeTimeoutMs });
