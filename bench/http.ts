@@ -36,6 +36,28 @@ interface Cell {
   readonly lost: number;
   /** Tokens in Redis beyond the acknowledged ones (HTTP requests cut off at the end of the run). */
   readonly unacknowledged: number;
+  /** % of one core over the cell: this process (the in-process loop, or autocannon), the server, Redis. */
+  cpu?: { client: number; server: number; redis: number };
+}
+
+/** utime + stime of a process in seconds, from /proc (Linux; NaN elsewhere). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function measured(pids: { server: number; redis: number }, cell: () => Promise<Cell>): Promise<Cell> {
+  const before = { client: cpuSeconds(process.pid), server: cpuSeconds(pids.server), redis: cpuSeconds(pids.redis), at: performance.now() };
+  const result = await cell();
+  const seconds = (performance.now() - before.at) / 1000;
+  const share = (pid: number, from: number) => Math.round((100 * (cpuSeconds(pid) - from)) / seconds);
+  result.cpu = { client: share(process.pid, before.client), server: share(pids.server, before.server), redis: share(pids.redis, before.redis) };
+  return result;
 }
 
 async function sumTotals(repo: TokenUsageRepository, prefix: string): Promise<number> {
@@ -93,7 +115,7 @@ function compare(acknowledged: number, stored: number): { lost: number; unacknow
   return { lost: Math.max(0, acknowledged - stored), unacknowledged: Math.max(0, stored - acknowledged) };
 }
 
-async function spawnServer(moduleDir: string, moduleExt: string, redisUrl: string, prefix: string): Promise<{ url: string; stop(): Promise<void> }> {
+async function spawnServer(moduleDir: string, moduleExt: string, redisUrl: string, prefix: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const port = await freeLoopbackPort();
   const main = resolve(moduleDir, `service/main${moduleExt}`);
   const child = spawn(process.execPath, moduleExt === '.ts' ? ['--import', 'tsx', main] : [main], {
@@ -119,7 +141,7 @@ async function spawnServer(moduleDir: string, moduleExt: string, redisUrl: strin
     await new Promise((done) => setTimeout(done, 100));
   }
   child.stdout?.resume();
-  return { url, stop: async () => void (child.kill('SIGTERM'), await exited) };
+  return { url, pid: child.pid as number, stop: async () => void (child.kill('SIGTERM'), await exited) };
 }
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -134,9 +156,10 @@ async function main(): Promise<void> {
   try {
     await inProcess(repo, 64, `${prefix}-warm`); // warm the JIT and the script cache on both sides
     await overHttp(server.url, repo, 64, `${prefix}-warmh`);
+    const pids = { server: server.pid, redis: redis.pid };
     for (const inFlight of LEVELS) {
-      cells.push(await inProcess(repo, inFlight, `${prefix}-lib${inFlight}`));
-      cells.push(await overHttp(server.url, repo, inFlight, `${prefix}-http${inFlight}`));
+      cells.push(await measured(pids, () => inProcess(repo, inFlight, `${prefix}-lib${inFlight}`)));
+      cells.push(await measured(pids, () => overHttp(server.url, repo, inFlight, `${prefix}-http${inFlight}`)));
       console.log(cells.slice(-2).map((c) => `${c.mode} @${c.inFlight}: ${fmt(c.perSecond)}/s p99 ${fmt(c.p99, 2)} ms`).join(' | '));
     }
   } finally {
@@ -144,16 +167,17 @@ async function main(): Promise<void> {
     await repo.close();
     await redis.stop();
   }
+  const cpu = (c: Cell): string => (c.cpu === undefined ? '–' : `${c.cpu.client} / ${c.cpu.server} / ${c.cpu.redis}`);
   const rows = LEVELS.map((inFlight) => {
     const lib = cells.find((c) => c.mode === 'in-process' && c.inFlight === inFlight) as Cell;
     const http = cells.find((c) => c.mode === 'HTTP' && c.inFlight === inFlight) as Cell;
-    return `| ${inFlight} | ${fmt(lib.perSecond)} | ${fmt(lib.p99, 2)} | ${fmt(http.perSecond)} | ${fmt(http.p99, 2)} | ${fmt((100 * http.perSecond) / lib.perSecond)} % | ${lib.errors}/${http.errors} | ${lib.lost}/${http.lost} | ${fmt(http.unacknowledged / PER_RECORD)} |`;
+    return `| ${inFlight} | ${fmt(lib.perSecond)} | ${fmt(lib.p99, 2)} | ${fmt(http.perSecond)} | ${fmt(http.p99, 2)} | ${fmt((100 * http.perSecond) / lib.perSecond)} % | ${lib.errors}/${http.errors} | ${lib.lost}/${http.lost} | ${fmt(http.unacknowledged / PER_RECORD)} | ${cpu(lib)} | ${cpu(http)} |`;
   });
   const table = [
-    `${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${SECONDS} s per cell, POST /v1/usage (prompt + completion, one of ${USERS} users) vs \`incrementDetailedUsage\`. ${library.description}. Errors and lost are in-process/HTTP; lost = acknowledged tokens missing from Redis; cut off = HTTP records written but not yet answered when the run stopped.`,
+    `${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${SECONDS} s per cell, POST /v1/usage (prompt + completion, one of ${USERS} users) vs \`incrementDetailedUsage\`. ${library.description}. Errors and lost are in-process/HTTP; lost = acknowledged tokens missing from Redis; cut off = HTTP records written but not yet answered when the run stopped. CPU = % of one core during the cell for the client process (the in-process loop, or autocannon) / the server process (idle in the in-process cells) / redis-server.`,
     '',
-    '| in flight | in-process records/s | in-process p99 ms | HTTP records/s | HTTP p99 ms | HTTP / in-process | errors | lost | cut off |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| in flight | in-process records/s | in-process p99 ms | HTTP records/s | HTTP p99 ms | HTTP / in-process | errors | lost | cut off | CPU in-process | CPU HTTP |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
   ].join('\n');
   console.log(`\n${table}`);
