@@ -32,7 +32,10 @@ export interface BuildServerOptions {
   readonly logger?: FastifyServerOptions['logger'];
 }
 
-/** Fields never logged: bearer tokens, and any password or secret a log line might carry. */
+/**
+ * Fields never logged: bearer tokens, and any password or secret a log line might carry. (API keys
+ * themselves are never put in a log line: errors name the principal, never its key.)
+ */
 export const REDACTED_PATHS = [
   'req.headers.authorization',
   'headers.authorization',
@@ -42,8 +45,6 @@ export const REDACTED_PATHS = [
   '*.*.password',
   'secret',
   '*.secret',
-  'key',
-  '*.key',
 ];
 
 /** fastify's logger options: pino at `level`, with {@link REDACTED_PATHS} censored. */
