@@ -70,6 +70,26 @@ module.exports = {
       to: { path: 'node_modules/(commander|cli-progress|asciichart)/' },
     },
     {
+      name: 'nothing-imports-the-http-service',
+      comment: 'src/service is a driving adapter over the facade: the library never depends on it.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/service/' },
+      to: { path: '^src/service/' },
+    },
+    {
+      name: 'only-the-http-service-imports-fastify',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/service/' },
+      to: { path: 'node_modules/(fastify|@fastify|typebox)/' },
+    },
+    {
+      name: 'the-http-service-goes-through-the-facade',
+      comment: 'Routes call TokenUsageRepository, never a store or an adapter directly (the guarantees live behind the facade).',
+      severity: 'error',
+      from: { path: '^src/service/', pathNot: '^src/service/main\\.ts$' },
+      to: { path: '^src/adapters/', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'no-circular-runtime-imports',
       severity: 'error',
       from: {},
