@@ -315,6 +315,9 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
         if (entry.details[name] !== 0) fields[DETAIL_FIELDS[i] as string] = String(entry.details[name]);
       });
       if (entry.cycleLimit !== null) fields['usage_limit'] = String(entry.cycleLimit);
+      // As Redis, where a cycle hash exists only while it holds a field: a cycle with nothing recorded
+      // (only leases, a denied reserve, a reset without a limit) is no record to scan.
+      if (entry.totalTokens === 0 && Object.keys(fields).length === 3) continue;
       yield { userId: user, cycle, fields };
     }
     for (const [user, limit] of this.#standingLimits) yield { userId: user, cycle: null, fields: { usage_limit: String(limit) } };
