@@ -17,7 +17,7 @@ import type {
 import type { AlertStateStore, SyncThresholdsCommand, SyncThresholdsOutcome } from '../../ports/alert-state-store.js';
 import type { HealthProbe, StoreHealth } from '../../ports/health-probe.js';
 import type { CycleStart } from '../../domain/billing-cycle.js';
-import { StoreUnavailableError } from '../../domain/errors.js';
+import { CorruptUsageDataError, StoreUnavailableError } from '../../domain/errors.js';
 import { readOptions } from '../../domain/options.js';
 import {
   cycleRefFrom,
@@ -112,7 +112,12 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
 
   async recordUsage(recordCommand: RecordUsageCommand): Promise<RecordOutcome> {
     const call = this.#recordCall(recordCommandFrom(recordCommand));
-    const reply = await this.#call('recordUsage', call.keys[0], recordUsageScript, call.keys, call.args);
+    let reply: unknown;
+    try {
+      reply = await this.#call('recordUsage', call.keys[0], recordUsageScript, call.keys, call.args);
+    } catch (error) {
+      throw onRollupKey(error, call);
+    }
     return recordOutcome(reply, call.keys[0]);
   }
 
@@ -156,7 +161,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     await this.#confirmed(client, calls[0]?.keys[0] ?? '', 'recordUsageBatch');
     return replies.map(([error, reply], i): BatchRecordResult => {
       const key = calls[i]?.keys[0] ?? '';
-      if (error !== null) return { ok: false, error: toUsageError('recordUsageBatch', error, key) };
+      if (error !== null) return { ok: false, error: onRollupKey(toUsageError('recordUsageBatch', error, key), calls[i] as RecordCall) };
       try {
         return { ok: true, outcome: recordOutcome(reply, key) };
       } catch (parseError) {
@@ -233,11 +238,12 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     try {
       // One MULTI (one slot with hash tags): the counters go, usage_limit stays (an emptied hash
       // disappears by itself), the daily rollups go with them (history keeps summing to the
-      // counters), and the alert thresholds are re-armed.
+      // counters), and the alert thresholds are re-armed (so the cycle leaves the user's alerted cycles).
       const replies = await client
         .multi()
         .hdel(key, 'prompt_tokens', 'completion_tokens', 'total_tokens', 'other_tokens', ...DETAIL_FIELDS)
         .del(this.#keys.alerts(ref.userId, ref.cycle))
+        .zrem(this.#keys.alertedCycles(ref.userId), ref.cycle)
         .del(this.#keys.daily(ref.userId, ref.cycle))
         .exec();
       const failed = replies?.find(([error]) => error !== null)?.[0];
@@ -408,6 +414,22 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
 interface RecordCall {
   readonly keys: [string, string, string, string, string, string];
   readonly args: string[];
+}
+
+/**
+ * The record script's 'TUR_CORRUPT daily' is about the rollup hash (KEYS[6]), not the cycle hash:
+ * name that key and the day's field, so the error points at what to fix.
+ */
+function onRollupKey<E>(error: E, call: RecordCall): E | CorruptUsageDataError {
+  if (!(error instanceof CorruptUsageDataError) || error.field !== 'daily') return error;
+  const [daily, day] = [call.keys[5], call.args[8] ?? ''];
+  return new CorruptUsageDataError(
+    daily,
+    'daily',
+    `${daily} field ${day} is not prompt:completion:total of integers from 0 to ${Number.MAX_SAFE_INTEGER}, or this record ` +
+      'would push one past it; nothing was written (verifyConsistency does not check rollups: fix or delete that field)',
+    { cause: error },
+  );
 }
 
 function isCorrupt(error: UsageError): boolean {
