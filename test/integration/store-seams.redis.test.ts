@@ -4,10 +4,11 @@ import { InMemoryUsageInspector } from '../../src/adapters/memory/in-memory-usag
 import { InMemoryUsageStore } from '../../src/adapters/memory/in-memory-usage-store.js';
 import type { RedisUsageStore } from '../../src/adapters/redis/redis-usage-store.js';
 import { CorruptUsageDataError } from '../../src/domain/errors.js';
+import { userId } from '../../src/domain/user-id.js';
 import type { InspectedRecord, UsageInspector } from '../../src/ports/usage-inspector.js';
 import type { UsageStore } from '../../src/ports/usage-store.js';
 import type { AlertStateStore } from '../../src/ports/alert-state-store.js';
-import { aCycle, aLimit, aReserve, aUsageRecord, aUserId, CYCLE } from '../support/mothers.js';
+import { aCycle, aLimit, anIdempotencyKey, aReserve, aUsageRecord, aUserId, CYCLE } from '../support/mothers.js';
 import { describeRedis, uniquePrefix } from '../support/redis.js';
 import { rawRedis, realRedisStore } from '../support/redis-store.js';
 
@@ -75,6 +76,31 @@ describeRedis('the in-memory store and the Redis store agree at their seams (rea
       await store.resetUsage({ userId: user, cycle: CYCLE });
       expect(await store.alertedCycles(user)).toEqual([]);
     });
+  });
+
+  it.each([false, true])('a scan (hashTags %s) finds the cycle hash and none of the keys beside it', async (hashTags) => {
+    const tagged = realRedisStore({ prefix: uniquePrefix(), hashTags });
+    try {
+      // A user id that looks like a cycle key's head: its other keys still end in their own suffixes.
+      const user = userId(`${aUserId('u')}:2024-01-01`);
+      const cycle = aCycle();
+      await tagged.setLimit(aLimit(user, 100));
+      await tagged.setLimit(aLimit(user, 100, cycle));
+      const lease = aReserve(user, 5, 60_000, cycle);
+      expect((await tagged.reserve(lease)).granted).toBe(true);
+      await tagged.recordUsage(aUsageRecord({ userId: user, cycle, prompt: 90, completion: 0, idempotencyKeys: [anIdempotencyKey()] }));
+      await tagged.syncThresholds({ userId: user, cycle, thresholdsPpm: [800_000] });
+      const inspector = tagged.createInspector();
+      const records: InspectedRecord[] = [];
+      for await (const page of inspector.scanCycles({ batchSize: 1 })) records.push(...page);
+      for await (const page of inspector.scanCycles({ cycle: CYCLE, batchSize: 1 })) records.push(...page);
+      expect(records.map((record) => [record.type, record.target])).toEqual([
+        ['hash', { kind: 'cycle', userId: user, cycle: CYCLE }],
+        ['hash', { kind: 'cycle', userId: user, cycle: CYCLE }],
+      ]);
+    } finally {
+      await tagged.close();
+    }
   });
 
   it('a corrupt daily rollup is reported on the rollup key, not on the cycle hash', async () => {

@@ -24,6 +24,9 @@ describe.each([false, true])('cycle keys for the verifier (hashTags %s)', (hashT
       keys.policy(user),
       keys.leases(user, CYCLE),
       keys.alerts(user, CYCLE),
+      keys.leaseTotal(user, CYCLE),
+      keys.daily(user, CYCLE),
+      keys.alertedCycles(user),
       keys.idempotency(user, anIdempotencyKey()),
       keys.health(),
       'other_prefix:u:2024-01-01',
@@ -57,6 +60,9 @@ it('percent-encodes braces and % inside the hash tag, so every key of a user sha
       keys.policy(user),
       keys.leases(user, CYCLE),
       keys.alerts(user, CYCLE),
+      keys.leaseTotal(user, CYCLE),
+      keys.daily(user, CYCLE),
+      keys.alertedCycles(user),
       keys.idempotency(user, 'c:k' as never),
     ];
     const tags = all.map((key) => /\{([^}]*)\}/.exec(key)?.[1]);
