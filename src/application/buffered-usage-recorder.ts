@@ -104,7 +104,7 @@ interface SumEntry extends Entry {
 }
 
 /**
- * Buffers usage records and writes them in batches: records of the same user and cycle are summed,
+ * Buffers usage records and writes them in batches: records of the same user, cycle and local day are summed,
  * and each flush is one pipelined round trip of atomic record scripts.
  *
  * - `record()` resolves once the record is in the buffer (acknowledged). While the process lives, an
@@ -130,7 +130,7 @@ export class BufferedUsageRecorder {
   /** Work started by `onWritten` (e.g. alert checks) that `close()` waits for. */
   readonly #followUps = new Set<Promise<unknown>>();
   readonly #timer: ReturnType<typeof setInterval>;
-  /** Sums of records without a caller key, by user and cycle. */
+  /** Sums of records without a caller key, by user, cycle and rollup day. */
   #sums = new Map<string, SumEntry>();
   /** Records kept apart: those with a caller key (each key is claimed with its own increment). */
   #unsummed: Entry[] = [];
@@ -284,7 +284,8 @@ export class BufferedUsageRecorder {
       this.#bufferedKeys.add(bufferedKey);
       this.#unsummed.push({ command, records: 1 });
     } else {
-      const key = `${command.userId}\u0000${command.cycle.start}`;
+      // The rollup day too: a sum spanning midnight would put the next day's records on the first one.
+      const key = `${command.userId}\u0000${command.cycle.start}\u0000${command.rollupDay}`;
       const entry = this.#sums.get(key);
       if (entry === undefined) {
         this.#sums.set(key, {

@@ -52,6 +52,25 @@ afterEach(async () => {
 });
 
 describe('BufferedUsageRecorder', () => {
+  it('keeps the records of each local day in their own sum, so the daily rollup puts usage on the day it was recorded', async () => {
+    const clock = new FakeClock('2024-01-15T23:59:30Z');
+    const memory = new InMemoryUsageStore({ clock });
+    const calendar = new CycleCalendar(clock, { policy: 'monthly', timeZone: 'UTC', retentionCycles: 3 });
+    const accounting = new UsageAccounting(memory, calendar, { dedupeWindowMs: 86_400_000 });
+    const recorder = new BufferedUsageRecorder(memory, accounting, { flushIntervalMs: 3_600_000 }, new RecordingLogger());
+    open.push(recorder);
+    await recorder.record({ userId: 'night-owl', promptTokens: 3, completionTokens: 1 });
+    clock.advance(60_000); // past midnight, same cycle, same buffer
+    await recorder.record({ userId: 'night-owl', promptTokens: 5, completionTokens: 2 });
+    await recorder.flush();
+    const days = memory.dailyUsage('night-owl' as never, '2024-01-01' as never);
+    expect(days).toEqual([
+      { day: '2024-01-15', promptTokens: 3, completionTokens: 1, totalTokens: 4 },
+      { day: '2024-01-16', promptTokens: 5, completionTokens: 2, totalTokens: 7 },
+    ]);
+    expect((await accounting.stats('night-owl', CYCLE)).totalTokens).toBe(11);
+  });
+
   it('coalesces with its DEFAULT options: 50,000 records of 10,000 users become 10,000 sums, flushed on the interval', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     try {
