@@ -8,7 +8,7 @@ import { userId } from '../../src/domain/user-id.js';
 import type { InspectedRecord, UsageInspector } from '../../src/ports/usage-inspector.js';
 import type { UsageStore } from '../../src/ports/usage-store.js';
 import type { AlertStateStore } from '../../src/ports/alert-state-store.js';
-import { aCycle, aLimit, anIdempotencyKey, aReserve, aUsageRecord, aUserId, CYCLE } from '../support/mothers.js';
+import { aCycle, aLimit, anIdempotencyKey, aReserve, aUsageRecord, aUserId, CYCLE, OTHER_CYCLE } from '../support/mothers.js';
 import { describeRedis, uniquePrefix } from '../support/redis.js';
 import { rawRedis, realRedisStore } from '../support/redis-store.js';
 
@@ -76,6 +76,21 @@ describeRedis('the in-memory store and the Redis store agree at their seams (rea
       await store.resetUsage({ userId: user, cycle: CYCLE });
       expect(await store.alertedCycles(user)).toEqual([]);
     });
+  });
+
+  it('a cycle whose retention has passed is no longer among the alerted cycles (as in memory)', async () => {
+    const user = aUserId('alerted-expired');
+    const kept = aCycle();
+    const expiring = aCycle(OTHER_CYCLE, Date.now() + 1_000);
+    await redis.setLimit(aLimit(user, 10));
+    for (const cycle of [kept, expiring]) {
+      await redis.recordUsage(aUsageRecord({ userId: user, cycle }));
+      expect((await redis.syncThresholds({ userId: user, cycle, thresholdsPpm: [500_000] })).newlyCrossedPpm).toEqual([500_000]);
+    }
+    expect((await redis.alertedCycles(user)).sort()).toEqual([CYCLE, OTHER_CYCLE]);
+    // EXPIREAT takes whole seconds (rounded up): wait until the expiring cycle's hash is gone.
+    while ((await raw.exists(`${prefix}:${user}:${OTHER_CYCLE}`)) === 1) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await redis.alertedCycles(user)).toEqual([CYCLE]);
   });
 
   it.each([false, true])('a scan (hashTags %s) finds the cycle hash and none of the keys beside it', async (hashTags) => {

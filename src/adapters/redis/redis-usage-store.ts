@@ -321,7 +321,9 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     const key = this.#keys.alertedCycles(user);
     let members: string[];
     try {
-      members = await this.#client('alertedCycles').zrange(key, 0, -1);
+      // Scores are the cycles' retention (ms, this process's clock as the retention itself): a cycle
+      // whose hash has expired is no longer alerted, though its member stays until the next claim.
+      members = await this.#client('alertedCycles').zrangebyscore(key, `(${Date.now()}`, '+inf');
     } catch (error) {
       throw toUsageError('alertedCycles', error, key);
     }
