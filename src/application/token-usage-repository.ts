@@ -20,6 +20,7 @@ import type { RecordUsageInput, UsageAccounting } from '../domain/usage-accounti
 import { guardOptions } from '../domain/usage-guard.js';
 import type { GuardOptions, UsageGuard } from '../domain/usage-guard.js';
 import type { UsageHistory, UsageHistoryQuery, UsageProjection, UsageWindow } from '../domain/usage-history.js';
+import { TOP_CALL_OPTIONS } from '../domain/usage-ranking.js';
 import type { TopOptions, TopReport, UsagePages, UsageRanking } from '../domain/usage-ranking.js';
 import type { StreamStart } from '../domain/guarded-stream.js';
 import type { GuardedStream, StreamGuardOptions, StreamMeter } from '../domain/stream-guard.js';
@@ -345,15 +346,16 @@ export class TokenUsageRepository {
   }
 
   /** The `n` users (default 10) with the most total tokens in the cycle (default: the current one), by SCAN. */
-  top(cycleStartDate?: string, n?: number, options: Omit<TopOptions, 'n'> = {}): Promise<TopReport> {
-    return this.#run('top', 'read', (s) => s.ranking().top(cycleStartDate, { ...options, n }));
+  top(cycleStartDate?: string, n?: number, options?: Omit<TopOptions, 'n'>): Promise<TopReport> {
+    // Parsed before the spread: a non-object (or an `n` inside it) is a ValidationError, not dropped.
+    return this.#run('top', 'read', (s) => s.ranking().top(cycleStartDate, { ...parseOptions(options, TOP_CALL_OPTIONS), n }));
   }
 
   /**
    * Every user's counters in the cycle (default: the current one), one SCAN page of `batchSize`
    * (default 500) at a time, for exports: memory holds one page. Throws `ValidationError` at once.
    */
-  usagePages(cycleStartDate?: string, options: { readonly batchSize?: number } = {}): UsagePages {
+  usagePages(cycleStartDate?: string, options?: { readonly batchSize?: number }): UsagePages {
     return this.#servicesOrThrow().ranking().pages(cycleStartDate, options);
   }
 

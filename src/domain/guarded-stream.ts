@@ -1,5 +1,5 @@
 import { QuotaExceededError, ValidationError } from './errors.js';
-import { callerIdempotencyKey } from './idempotency.js';
+import { cycleStartOption, idempotencyKeyOption, integerOption, parseOptions, signalOption } from './options.js';
 import { actualUsage } from './limit-policy.js';
 import type { LimitPolicy } from './limit-policy.js';
 import type { ActualUsage, Reservation } from './reservation.js';
@@ -7,6 +7,15 @@ import { usageSoFar } from './stream-guard.js';
 import type { GuardedStream, StreamEnd, StreamGuardOptions, StreamMeter, StreamSettlement } from './stream-guard.js';
 import { tokenCount } from './token-count.js';
 import type { Logger } from '../ports/logger.js';
+
+const STREAM_OPTIONS = {
+  estimateTokens: (value: unknown) => tokenCount(value, 'estimateTokens'),
+  idempotencyKey: idempotencyKeyOption,
+  cycleStartDate: cycleStartOption,
+  leaseMs: integerOption(1, 86_400_000),
+  signal: signalOption,
+  promptTokens: (value: unknown) => tokenCount(value, 'promptTokens'),
+} as const;
 
 /** Opens the provider stream; the signal aborts the HTTP request (pass it to the SDK). */
 export type StreamStart<E> = (signal: AbortSignal) => Promise<AsyncIterable<E>>;
@@ -20,22 +29,21 @@ export async function guardStream<E>(
   limits: LimitPolicy,
   logger: Logger,
   user: string,
-  options: StreamGuardOptions,
+  optionsArgument: StreamGuardOptions,
   start: StreamStart<E>,
   meter: StreamMeter<E>,
 ): Promise<GuardedStream<E>> {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new ValidationError('USAGE.INVALID_OPTION', 'options', options, 'stream guard options must be an object');
-  }
+  // As `guard`'s: a plain object of known names, each of its type (a typo or a non-AbortSignal `signal` is a ValidationError).
+  const parsed = parseOptions(optionsArgument, STREAM_OPTIONS, { required: true, definedWhenPresent: ['promptTokens'] });
+  const options = { ...parsed, estimateTokens: tokenCount(parsed.estimateTokens, 'estimateTokens') };
   if (typeof start !== 'function') throw new ValidationError('USAGE.INVALID_OPTION', 'start', start, 'start must be a function');
   for (const method of ['observe', 'finalUsage', 'partialUsage', 'responseId'] as const) {
     if (typeof meter?.[method] !== 'function') {
       throw new ValidationError('USAGE.INVALID_OPTION', `meter.${method}`, meter?.[method], `meter.${method} must be a function`);
     }
   }
-  const estimate = tokenCount(options.estimateTokens, 'estimateTokens');
-  const localPrompt = options.promptTokens === undefined ? undefined : tokenCount(options.promptTokens, 'promptTokens');
-  callerIdempotencyKey(options.idempotencyKey);
+  const estimate = options.estimateTokens;
+  const localPrompt = options.promptTokens;
   options.signal?.throwIfAborted();
   const result = await limits.reserve(user, estimate, {
     ...(options.cycleStartDate === undefined ? {} : { cycleStartDate: options.cycleStartDate }),

@@ -2,11 +2,16 @@ import type { CycleCalendar, CycleStart } from './billing-cycle.js';
 import { cycleStart } from './billing-cycle.js';
 import { addDays, datesBetween, daysBetween, localDate, startOfDay } from './calendar-days.js';
 import { ValidationError } from './errors.js';
+import { parseOptions } from './options.js';
 import { userId } from './user-id.js';
 import type { UserId } from './user-id.js';
 import type { Clock } from '../ports/clock.js';
 import type { UsageHistoryStore } from '../ports/usage-history-store.js';
 import type { UsageCounters, UsageStore } from '../ports/usage-store.js';
+
+// Each field is checked by `history` itself (defaults, cross-field rules); here only the names.
+const asGiven = (value: unknown): unknown => value;
+const HISTORY_QUERY = { from: asGiven, to: asGiven, granularity: asGiven, timeZone: asGiven } as const;
 
 /** `day`: one row per local day; `cycle`: one row per billing cycle (the policy's cycles). */
 export type HistoryGranularity = 'day' | 'cycle';
@@ -69,8 +74,10 @@ export class UsageHistory {
    * policy's cycles that overlap the range; cycle rows are the counters of each policy cycle that
    * overlaps it. Throws `ValidationError` on bad input; reads only.
    */
-  async history(user: unknown, query: UsageHistoryQuery = {}): Promise<UsageWindow[]> {
+  async history(user: unknown, queryArgument?: UsageHistoryQuery): Promise<UsageWindow[]> {
     const id = userId(user);
+    // A plain object of known names (a typo such as `granulariy` must not silently give day rows).
+    const query: UsageHistoryQuery = parseOptions(queryArgument, HISTORY_QUERY, { field: 'query' });
     const granularity = this.#granularity(query.granularity);
     this.#checkTimeZone(query.timeZone);
     const from = query.from === undefined ? this.#calendar.currentStart() : cycleStart(query.from, 'from');

@@ -1,5 +1,6 @@
 import type { CycleCalendar } from './billing-cycle.js';
 import { ValidationError } from './errors.js';
+import { functionOption, parseOptions } from './options.js';
 import type { UserId } from './user-id.js';
 import type { InspectedRecord, UsageInspector } from '../ports/usage-inspector.js';
 import type { UsageCounters } from '../ports/usage-store.js';
@@ -28,6 +29,13 @@ export interface TopReport {
   /** Hashes left out because a counter or limit is not an integer (run `verifyConsistency`). */
   readonly skipped: number;
 }
+
+// The numbers and `by` are checked by `top` and `#scan` (defaults, bounds); here the names and `onPage`.
+const asGiven = (value: unknown): unknown => value;
+const PAGES_OPTIONS = { batchSize: asGiven } as const;
+/** The options of `top` besides `n` (the facade takes `n` positionally). */
+export const TOP_CALL_OPTIONS = { by: asGiven, batchSize: asGiven, onPage: functionOption } as const;
+const TOP_OPTIONS = { ...TOP_CALL_OPTIONS, n: asGiven } as const;
 
 /** `total`: most tokens first; `limit`: nearest their limit first (users without one left out). */
 export type TopOrder = 'total' | 'limit';
@@ -75,7 +83,8 @@ export class UsageRanking {
    * 'limit'`) nearest their effective limit; ties by user id. Standing limits are read for the final
    * `n` only when ranking by total, for every user with usage when ranking by limit.
    */
-  async top(cycleStartDate?: unknown, options: TopOptions = {}): Promise<TopReport> {
+  async top(cycleStartDate?: unknown, optionsArgument?: TopOptions): Promise<TopReport> {
+    const options: TopOptions = parseOptions(optionsArgument, TOP_OPTIONS);
     const n = bounded(options.n, 'n', 10, 1_000);
     if (options.by !== undefined && options.by !== 'total' && options.by !== 'limit') {
       throw new ValidationError('USAGE.INVALID_OPTION', 'by', options.by, `by must be 'total' or 'limit'`);
@@ -108,7 +117,8 @@ export class UsageRanking {
    * exports. Validates at once (throws `ValidationError`); `scanned` and `skipped` (hashes with a
    * corrupt counter, left out) grow as the pages are read.
    */
-  pages(cycleStartDate?: unknown, options: { readonly batchSize?: unknown } = {}): UsagePages {
+  pages(cycleStartDate?: unknown, optionsArgument?: { readonly batchSize?: unknown }): UsagePages {
+    const options = parseOptions(optionsArgument, PAGES_OPTIONS);
     const scan = this.#scan(cycleStartDate, options.batchSize);
     async function* pages(): AsyncGenerator<readonly UserCycleUsage[]> {
       for await (const page of scan.pages) yield page.map(({ cycleLimit: _, ...usage }) => usage);

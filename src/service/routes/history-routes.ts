@@ -45,7 +45,8 @@ const ReportCounts = { scanned: Type.Integer(), skipped: Type.Integer() };
 export function historyRoutes(app: App, ctx: ServiceContext): void {
   const { repository } = ctx;
   const history = (userId: string, query: { from?: string; to?: string; granularity?: 'day' | 'cycle'; timeZone?: string }) =>
-    repository.usageHistory(userId, query);
+    // A copy: fastify's parsed querystring is not a plain object, and the facade takes only plain ones.
+    repository.usageHistory(userId, { ...query });
 
   app.get(
     '/v1/users/:userId/history',
