@@ -130,3 +130,29 @@ describe('HTTP API: authentication and scopes', () => {
     expect(all).toContain('[redacted]');
   });
 });
+
+describe('HTTP API: a JSON content type without a body', () => {
+  const json = { 'content-type': 'application/json' };
+
+  it('is no body: a DELETE answers normally, a route that needs a body names it in a 400 problem', async () => {
+    server = await testServer();
+    await server.repository.setUsageLimit('u1', 100);
+    const { handle } = (await server.app.inject({ method: 'POST', url: '/v1/reservations', headers: record, payload: { userId: 'u1', tokens: 10 } })).json();
+    const release = await server.app.inject({ method: 'DELETE', url: `/v1/reservations/${handle}`, headers: { ...record, ...json } });
+    expect(release.statusCode).toBe(200);
+    expect(release.json()).toEqual({ released: true });
+    const clear = await server.app.inject({ method: 'DELETE', url: '/v1/users/u1/limit', headers: { ...bearer(SECRETS.admin), ...json } });
+    expect(clear.statusCode).toBe(200);
+    const empty = await server.app.inject({ method: 'POST', url: '/v1/usage', headers: { ...record, ...json }, payload: '' });
+    expect(empty.statusCode).toBe(400);
+    expect(empty.json()).toMatchObject({ code: 'USAGE.INVALID_REQUEST', status: 400 });
+    expect((await server.repository.getUsageStats('u1')).totalTokens).toBe(0);
+  });
+
+  it('a body still goes through the strict parser: a __proto__ key is refused', async () => {
+    server = await testServer();
+    const reply = await server.app.inject({ method: 'POST', url: '/v1/usage', headers: { ...record, ...json }, payload: '{"userId":"u1","promptTokens":1,"__proto__":{"x":1}}' });
+    expect(reply.statusCode).toBe(400);
+    expect((await server.repository.getUsageStats('u1')).totalTokens).toBe(0);
+  });
+});
