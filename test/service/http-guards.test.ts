@@ -51,6 +51,9 @@ describe('HTTP API: bad input is a 400 problem naming the field, and writes noth
     const json = await server.app.inject({ method: 'POST', url: '/v1/usage', headers: { ...record, 'content-type': 'application/json' }, payload: '{"userId":' });
     expect(json.statusCode).toBe(400);
     expect(json.headers['content-type']).toMatch(/problem\+json/);
+    expect(json.json()).toMatchObject({ title: 'Bad Request', status: 400, code: 'USAGE.INVALID_REQUEST' });
+    const media = await server.app.inject({ method: 'POST', url: '/v1/usage', headers: { ...record, 'content-type': 'text/csv' }, payload: 'u1,5' });
+    expect(media.json()).toMatchObject({ title: 'Unsupported Media Type', status: 415, code: 'USAGE.INVALID_REQUEST' });
     const query = await server.app.inject({ method: 'GET', url: '/v1/users/u1/check?tokens=1e3', headers: bearer(SECRETS.read) });
     expect(query.statusCode).toBe(400);
     expect(query.json().field).toBe('querystring.tokens');
