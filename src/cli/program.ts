@@ -28,8 +28,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--json', 'machine-readable JSON on stdout (errors as JSON on stderr)')
     .option('--verbose', "the library's logs (JSON lines) on stderr")
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: (text) => void io.stdout.write(text), writeErr: (text) => void io.stderr.write(text) });
+    // Under --json, commander's own parse errors (unknown option, missing argument) are reported as JSON below.
+    .showHelpAfterError(json ? false : '(run with --help for usage)')
+    .configureOutput({
+      writeOut: (text) => void io.stdout.write(text),
+      writeErr: (text) => void io.stderr.write(text),
+      outputError: (text, write) => (json ? undefined : write(text)),
+    });
 
   const context = (command: Command): CommandContext => {
     const globals = command.optsWithGlobals<{ json?: boolean; verbose?: boolean }>();
@@ -64,7 +69,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return exitCode;
   } catch (error) {
     // Help and --version end with a CommanderError too, with exit code 0.
-    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return EXIT.ok;
+      if (json) reportError(io, { code: error.code, message: error.message.replace(/^error: /, '') }, json);
+      return EXIT.usage;
+    }
     reportError(io, error, json);
     return exitCodeOf(error);
   } finally {

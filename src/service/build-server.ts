@@ -10,6 +10,7 @@ import type { Logger } from '../ports/logger.js';
 import { installAuth } from './auth.js';
 import type { App, ServiceContext } from './context.js';
 import { Credentials } from './credentials.js';
+import { acceptEmptyJsonBodies } from './empty-json-body.js';
 import { errorHandler, problemType, PROBLEM_JSON } from './problem.js';
 import { ReservationHandles } from './reservation-handle.js';
 import { adminRoutes } from './routes/admin-routes.js';
@@ -78,6 +79,7 @@ export async function buildServer(options: BuildServerOptions): Promise<{ app: A
   }
 
   app.setErrorHandler(errorHandler);
+  acceptEmptyJsonBodies(app);
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).type(PROBLEM_JSON).send({ type: problemType('not-found'), title: 'Not found', status: 404, detail: `${request.method} ${request.url}` }),
   );

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ConfigError, CorruptUsageDataError, QuotaExceededError, StoreUnavailableError, ValidationError } from '../domain/errors.js';
 
@@ -69,7 +70,8 @@ export function problemOf(error: unknown): Problem {
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     // fastify's own client errors: malformed JSON, wrong media type, body too large, ...
-    return { type: problemType('bad-request'), title: fastifyError.code ?? 'Bad request', status, detail: fastifyError.message };
+    // Like every other problem they carry a USAGE.* code (README); the title is the status's own text.
+    return { type: problemType('bad-request'), title: STATUS_CODES[status] ?? 'Bad Request', status, code: 'USAGE.INVALID_REQUEST', detail: fastifyError.message };
   }
   if (status === 503) return { type: problemType('unavailable'), title: 'Service unavailable', status, detail: fastifyError.message };
   return { type: problemType('internal'), title: 'Internal server error', status: 500 };

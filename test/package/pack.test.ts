@@ -75,6 +75,19 @@ console.log(JSON.stringify({ total: stats.totalTokens, rejected, lazy: tokenUsag
       adapters: ['function', 'function', 'function', 'function', 'function'],
       middleware: 'function',
     });
+    // A CommonJS host (Node >= 22.12 loads ESM without top-level await through require) gets every entry point.
+    writeFileSync(
+      join(consumer, 'host.cjs'),
+      `const subpaths = ['', '/inversify', '/openai', '/anthropic', '/ai-sdk', '/langchain', '/google-genai'];
+const { createTokenUsageRepository } = require('token-usage-repository');
+const repo = createTokenUsageRepository({ config: { store: 'memory', logLevel: 'silent' } });
+repo.incrementTotalUsage('u', 7, '2024-01-01').then(async (result) => {
+  await repo.close();
+  console.log(JSON.stringify({ total: result.counters.totalTokens, exports: subpaths.map((p) => Object.keys(require('token-usage-repository' + p)).length > 0) }));
+});
+`,
+    );
+    expect(JSON.parse(run(process.execPath, ['host.cjs'], consumer).trim())).toEqual({ total: 7, exports: Array(7).fill(true) });
     // The bin is installed and runs from the tarball (no Redis needed for --version and a usage error).
     const bin = join(consumer, 'node_modules/.bin/token-usage');
     expect(run(bin, ['--version'], consumer).trim()).toBe(JSON.parse(run('npm', ['pkg', 'get', 'version'], root)));

@@ -51,6 +51,9 @@ describe('HTTP API: bad input is a 400 problem naming the field, and writes noth
     const json = await server.app.inject({ method: 'POST', url: '/v1/usage', headers: { ...record, 'content-type': 'application/json' }, payload: '{"userId":' });
     expect(json.statusCode).toBe(400);
     expect(json.headers['content-type']).toMatch(/problem\+json/);
+    expect(json.json()).toMatchObject({ title: 'Bad Request', status: 400, code: 'USAGE.INVALID_REQUEST' });
+    const media = await server.app.inject({ method: 'POST', url: '/v1/usage', headers: { ...record, 'content-type': 'text/csv' }, payload: 'u1,5' });
+    expect(media.json()).toMatchObject({ title: 'Unsupported Media Type', status: 415, code: 'USAGE.INVALID_REQUEST' });
     const query = await server.app.inject({ method: 'GET', url: '/v1/users/u1/check?tokens=1e3', headers: bearer(SECRETS.read) });
     expect(query.statusCode).toBe(400);
     expect(query.json().field).toBe('querystring.tokens');
@@ -128,5 +131,31 @@ describe('HTTP API: authentication and scopes', () => {
     expect(lines.length).toBeGreaterThan(2);
     for (const secret of [SECRETS.read, SECRETS.admin, 'wrong-key-but-still-secret']) expect(all).not.toContain(secret);
     expect(all).toContain('[redacted]');
+  });
+});
+
+describe('HTTP API: a JSON content type without a body', () => {
+  const json = { 'content-type': 'application/json' };
+
+  it('is no body: a DELETE answers normally, a route that needs a body names it in a 400 problem', async () => {
+    server = await testServer();
+    await server.repository.setUsageLimit('u1', 100);
+    const { handle } = (await server.app.inject({ method: 'POST', url: '/v1/reservations', headers: record, payload: { userId: 'u1', tokens: 10 } })).json();
+    const release = await server.app.inject({ method: 'DELETE', url: `/v1/reservations/${handle}`, headers: { ...record, ...json } });
+    expect(release.statusCode).toBe(200);
+    expect(release.json()).toEqual({ released: true });
+    const clear = await server.app.inject({ method: 'DELETE', url: '/v1/users/u1/limit', headers: { ...bearer(SECRETS.admin), ...json } });
+    expect(clear.statusCode).toBe(200);
+    const empty = await server.app.inject({ method: 'POST', url: '/v1/usage', headers: { ...record, ...json }, payload: '' });
+    expect(empty.statusCode).toBe(400);
+    expect(empty.json()).toMatchObject({ code: 'USAGE.INVALID_REQUEST', status: 400 });
+    expect((await server.repository.getUsageStats('u1')).totalTokens).toBe(0);
+  });
+
+  it('a body still goes through the strict parser: a __proto__ key is refused', async () => {
+    server = await testServer();
+    const reply = await server.app.inject({ method: 'POST', url: '/v1/usage', headers: { ...record, ...json }, payload: '{"userId":"u1","promptTokens":1,"__proto__":{"x":1}}' });
+    expect(reply.statusCode).toBe(400);
+    expect((await server.repository.getUsageStats('u1')).totalTokens).toBe(0);
   });
 });
