@@ -8,7 +8,8 @@ import type { GuardedStream, StreamEnd, StreamGuardOptions, StreamMeter, StreamS
 import { tokenCount } from './token-count.js';
 import type { Logger } from '../ports/logger.js';
 
-const STREAM_OPTIONS = {
+/** The options of a guarded call or stream, each with its parser (`guard` adds its result readers). */
+export const GUARDED_CALL_OPTIONS = {
   estimateTokens: (value: unknown) => tokenCount(value, 'estimateTokens'),
   idempotencyKey: idempotencyKeyOption,
   cycleStartDate: cycleStartOption,
@@ -34,7 +35,7 @@ export async function guardStream<E>(
   meter: StreamMeter<E>,
 ): Promise<GuardedStream<E>> {
   // As `guard`'s: a plain object of known names, each of its type (a typo or a non-AbortSignal `signal` is a ValidationError).
-  const parsed = parseOptions(optionsArgument, STREAM_OPTIONS, { required: true, definedWhenPresent: ['promptTokens'] });
+  const parsed = parseOptions(optionsArgument, GUARDED_CALL_OPTIONS, { required: true, definedWhenPresent: ['promptTokens'] });
   const options = { ...parsed, estimateTokens: tokenCount(parsed.estimateTokens, 'estimateTokens') };
   if (typeof start !== 'function') throw new ValidationError('USAGE.INVALID_OPTION', 'start', start, 'start must be a function');
   for (const method of ['observe', 'finalUsage', 'partialUsage', 'responseId'] as const) {

@@ -1,5 +1,5 @@
 import { QuotaExceededError, ValidationError } from './errors.js';
-import { cycleStartOption, functionOption, idempotencyKeyOption, integerOption, parseOptions, signalOption } from './options.js';
+import { functionOption, parseOptions } from './options.js';
 import type { ParsedOptions } from './options.js';
 import { actualUsage } from './limit-policy.js';
 import type { LimitPolicy } from './limit-policy.js';
@@ -9,7 +9,7 @@ import type { TokenCount } from './token-count.js';
 import { defaultUsageExtractor } from './usage-extractor.js';
 import type { UsageExtractor } from './usage-extractor.js';
 import { callerIdempotencyKey } from './idempotency.js';
-import { guardStream } from './guarded-stream.js';
+import { GUARDED_CALL_OPTIONS, guardStream } from './guarded-stream.js';
 import type { StreamStart } from './guarded-stream.js';
 import type { GuardedStream, StreamGuardOptions, StreamMeter } from './stream-guard.js';
 import type { Logger } from '../ports/logger.js';
@@ -34,12 +34,7 @@ export interface GuardOptions<T> {
 }
 
 const GUARD_OPTIONS = {
-  estimateTokens: (value: unknown) => tokenCount(value, 'estimateTokens'),
-  idempotencyKey: idempotencyKeyOption,
-  cycleStartDate: cycleStartOption,
-  leaseMs: integerOption(1, 86_400_000),
-  signal: signalOption,
-  promptTokens: (value: unknown) => tokenCount(value, 'promptTokens'),
+  ...GUARDED_CALL_OPTIONS,
   extractUsage: functionOption,
   idempotencyKeyFrom: functionOption,
 } as const;

@@ -82,6 +82,29 @@ export interface CallPlan {
   readonly leaseMs?: number;
 }
 
+/** The guard options of one planned call; `signal` (the caller's, when it gave one) aborts it. */
+export function guardOptionsOf(call: CallPlan, signal: AbortSignal | null | undefined): {
+  estimateTokens: number;
+  promptTokens: number;
+  leaseMs?: number;
+  signal?: AbortSignal;
+} {
+  return {
+    estimateTokens: call.estimateTokens,
+    promptTokens: call.promptTokens,
+    ...(call.leaseMs === undefined ? {} : { leaseMs: call.leaseMs }),
+    ...(signal === undefined || signal === null ? {} : { signal }),
+  };
+}
+
+/** Request options with the metering signal in place of the caller's (which it follows). */
+export function withSignal<O extends { signal?: AbortSignal | null; [option: string]: unknown } | undefined>(
+  requestOptions: O,
+  signal: AbortSignal | undefined,
+): O {
+  return signal === undefined ? requestOptions : ({ ...requestOptions, signal } as O);
+}
+
 /**
  * Checks adapter options once, at wrap time, and returns a planner for each request. `defaultEstimate`
  * is the SDK's own default (prompt fields and max-output field names differ per SDK).

@@ -5,8 +5,8 @@
 import { aiSdkUsage } from '../../../domain/provider-usage.js';
 import type { NormalizedUsage } from '../../../domain/provider-usage.js';
 import type { GuardedStream, StreamMeter, StreamSettlement } from '../../../domain/stream-guard.js';
-import { callPlanner, OutputCounter, promptCharacters, tokensOfText } from '../metering.js';
-import type { CallPlan, MeteringOptions, TokenEstimate } from '../metering.js';
+import { callPlanner, guardOptionsOf, OutputCounter, promptCharacters, tokensOfText } from '../metering.js';
+import type { MeteringOptions, TokenEstimate } from '../metering.js';
 
 export { settlementOf } from '../metering.js';
 export type { MeteringOptions, MeteringRepository, TokenEstimate } from '../metering.js';
@@ -76,7 +76,7 @@ export function tokenUsageMiddleware<V extends MiddlewareVersion = 'v4'>(options
       const call = plan(params);
       const result = await repo.guard(
         call.userId,
-        { ...guardOptions(call, params), extractUsage: (r: GenerateResult) => aiSdkUsage(r?.usage), idempotencyKeyFrom: responseKey },
+        { ...guardOptionsOf(call, params.abortSignal), extractUsage: (r: GenerateResult) => aiSdkUsage(r?.usage), idempotencyKeyFrom: responseKey },
         async () => (await doGenerate()) as GenerateResult,
       );
       return result as never;
@@ -84,7 +84,7 @@ export function tokenUsageMiddleware<V extends MiddlewareVersion = 'v4'>(options
     async wrapStream({ doStream, params }) {
       const call = plan(params);
       let result: StreamResult | undefined;
-      const guarded = await repo.guardStream(call.userId, guardOptions(call, params), async () => {
+      const guarded = await repo.guardStream(call.userId, guardOptionsOf(call, params.abortSignal), async () => {
         result = (await doStream()) as StreamResult;
         return iterate(result.stream);
       }, aiSdkMeter());
@@ -97,14 +97,6 @@ export function tokenUsageMiddleware<V extends MiddlewareVersion = 'v4'>(options
   return { ...declared, ...hooks } as unknown as TokenUsageMiddleware<V>;
 }
 
-function guardOptions(call: CallPlan, params: AiSdkCallOptions) {
-  return {
-    estimateTokens: call.estimateTokens,
-    promptTokens: call.promptTokens,
-    ...(call.leaseMs === undefined ? {} : { leaseMs: call.leaseMs }),
-    ...(params.abortSignal === undefined ? {} : { signal: params.abortSignal }),
-  };
-}
 
 const responseKey = (result: GenerateResult): string | undefined => {
   const id = result?.response?.id;

@@ -5,8 +5,8 @@
 import { anthropicUsage } from '../../../domain/provider-usage.js';
 import type { NormalizedUsage } from '../../../domain/provider-usage.js';
 import type { GuardedStream, StreamMeter, StreamSettlement } from '../../../domain/stream-guard.js';
-import { callPlanner, maxOutputOf, OutputCounter, overrideMethod, promptCharacters, tokensOfText } from '../metering.js';
-import type { CallPlan, MeteringOptions, TokenEstimate } from '../metering.js';
+import { callPlanner, guardOptionsOf, maxOutputOf, OutputCounter, overrideMethod, promptCharacters, tokensOfText, withSignal } from '../metering.js';
+import type { MeteringOptions, TokenEstimate } from '../metering.js';
 
 export { settlementOf } from '../metering.js';
 export type { MeteringOptions, MeteringRepository, TokenEstimate } from '../metering.js';
@@ -47,37 +47,25 @@ export function meterAnthropic<C extends AnthropicLike>(client: C, options: Mete
   let wrapped = overrideMethod(client, ['messages', 'create'], async (body: Body, requestOptions?: RequestOptions) => {
     const call = plan(body);
     if (body['stream'] !== true) {
-      return repo.guard(call.userId, { ...guardOptions(call, requestOptions), extractUsage: (r: Result) => anthropicUsage(r?.usage), idempotencyKeyFrom: messageKey }, (signal) =>
+      return repo.guard(call.userId, { ...guardOptionsOf(call, requestOptions?.signal), extractUsage: (r: Result) => anthropicUsage(r?.usage), idempotencyKeyFrom: messageKey }, (signal) =>
         create(body, withSignal(requestOptions, signal)) as Promise<Result>,
       );
     }
-    return repo.guardStream(call.userId, guardOptions(call, requestOptions), async (signal) => (await create(body, withSignal(requestOptions, signal))) as AsyncIterable<AnthropicEvent>, anthropicMeter());
+    return repo.guardStream(call.userId, guardOptionsOf(call, requestOptions?.signal), async (signal) => (await create(body, withSignal(requestOptions, signal))) as AsyncIterable<AnthropicEvent>, anthropicMeter());
   });
   const stream = messages.stream?.bind(messages) as ((body: Body, options?: RequestOptions) => AsyncIterable<AnthropicEvent> & { finalMessage(): Promise<unknown> }) | undefined;
   if (stream !== undefined) {
     wrapped = overrideMethod(wrapped, ['messages', 'stream'], (body: Body, requestOptions?: RequestOptions) => {
       let source: { finalMessage(): Promise<unknown> } | undefined;
       const call = plan(body);
-      const guarded = repo.guardStream(call.userId, guardOptions(call, requestOptions), async (signal) => (source = stream(body, withSignal(requestOptions, signal))), anthropicMeter());
+      const guarded = repo.guardStream(call.userId, guardOptionsOf(call, requestOptions?.signal), async (signal) => (source = stream(body, withSignal(requestOptions, signal))), anthropicMeter());
       return new MeteredMessageStream(guarded, () => source);
     });
   }
   return wrapped;
 }
 
-function guardOptions(call: CallPlan, requestOptions: RequestOptions) {
-  const signal = requestOptions?.signal ?? undefined;
-  return {
-    estimateTokens: call.estimateTokens,
-    promptTokens: call.promptTokens,
-    ...(call.leaseMs === undefined ? {} : { leaseMs: call.leaseMs }),
-    ...(signal === undefined ? {} : { signal }),
-  };
-}
 
-function withSignal(requestOptions: RequestOptions, signal: AbortSignal | undefined): RequestOptions {
-  return signal === undefined ? requestOptions : { ...requestOptions, signal };
-}
 
 const messageKey = (result: Result): string | undefined => (typeof result?.id === 'string' ? `anthropic:${result.id}` : undefined);
 

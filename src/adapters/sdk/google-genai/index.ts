@@ -5,8 +5,8 @@
 import { geminiUsage } from '../../../domain/provider-usage.js';
 import type { NormalizedUsage } from '../../../domain/provider-usage.js';
 import type { StreamMeter } from '../../../domain/stream-guard.js';
-import { callPlanner, maxOutputOf, OutputCounter, overrideMethod, promptCharacters, tokensOfText } from '../metering.js';
-import type { CallPlan, MeteringOptions, TokenEstimate } from '../metering.js';
+import { callPlanner, guardOptionsOf, maxOutputOf, OutputCounter, overrideMethod, promptCharacters, tokensOfText } from '../metering.js';
+import type { MeteringOptions, TokenEstimate } from '../metering.js';
 
 export { settlementOf } from '../metering.js';
 export type { MeteringOptions, MeteringRepository, TokenEstimate } from '../metering.js';
@@ -44,25 +44,16 @@ export function meterGoogleGenAI<C extends GoogleGenAILike>(client: C, options: 
   const generateStream = models.generateContentStream.bind(models) as (params: Params) => PromiseLike<AsyncIterable<Chunk>>;
   const wrapped = overrideMethod(client, ['models', 'generateContent'], async (params: Params) => {
     const call = plan(params);
-    return repo.guard(call.userId, { ...guardOptions(call, params), extractUsage: (r: Result) => geminiUsage(r?.usageMetadata), idempotencyKeyFrom: responseKey }, (signal) =>
+    return repo.guard(call.userId, { ...guardOptionsOf(call, params.config?.['abortSignal'] as AbortSignal | undefined), extractUsage: (r: Result) => geminiUsage(r?.usageMetadata), idempotencyKeyFrom: responseKey }, (signal) =>
       generate(withSignal(params, signal)) as Promise<Result>,
     );
   });
   return overrideMethod(wrapped, ['models', 'generateContentStream'], async (params: Params) => {
     const call = plan(params);
-    return repo.guardStream(call.userId, guardOptions(call, params), async (signal) => generateStream(withSignal(params, signal)), geminiMeter());
+    return repo.guardStream(call.userId, guardOptionsOf(call, params.config?.['abortSignal'] as AbortSignal | undefined), async (signal) => generateStream(withSignal(params, signal)), geminiMeter());
   });
 }
 
-function guardOptions(call: CallPlan, params: Params) {
-  const signal = params.config?.['abortSignal'] as AbortSignal | undefined;
-  return {
-    estimateTokens: call.estimateTokens,
-    promptTokens: call.promptTokens,
-    ...(call.leaseMs === undefined ? {} : { leaseMs: call.leaseMs }),
-    ...(signal === undefined ? {} : { signal }),
-  };
-}
 
 function withSignal(params: Params, signal: AbortSignal | undefined): Params {
   return signal === undefined ? params : { ...params, config: { ...params.config, abortSignal: signal } };

@@ -5,7 +5,7 @@
 import { openAIChatUsage, openAIResponsesUsage } from '../../../domain/provider-usage.js';
 import type { NormalizedUsage } from '../../../domain/provider-usage.js';
 import type { StreamMeter } from '../../../domain/stream-guard.js';
-import { callPlanner, maxOutputOf, OutputCounter, overrideMethod, promptCharacters, tokensOfText } from '../metering.js';
+import { callPlanner, guardOptionsOf, maxOutputOf, OutputCounter, overrideMethod, promptCharacters, tokensOfText, withSignal } from '../metering.js';
 import type { CallPlan, MeteringOptions, TokenEstimate } from '../metering.js';
 
 export { settlementOf } from '../metering.js';
@@ -45,14 +45,14 @@ export function meterOpenAI<C extends OpenAILike>(client: C, options: MeteringOp
   let wrapped = overrideMethod(client, ['chat', 'completions', 'create'], async (body: Body, requestOptions?: RequestOptions) => {
     const call = plan(body);
     if (body['stream'] !== true) {
-      return repo.guard(user(call), { ...guardOptions(call, requestOptions), extractUsage: (r: Result) => openAIChatUsage(r?.usage), idempotencyKeyFrom: responseKey }, (signal) =>
+      return repo.guard(user(call), { ...guardOptionsOf(call, requestOptions?.signal), extractUsage: (r: Result) => openAIChatUsage(r?.usage), idempotencyKeyFrom: responseKey }, (signal) =>
         chat(body, withSignal(requestOptions, signal)) as Promise<Result>,
       );
     }
     const askedForUsage = (body['stream_options'] as { include_usage?: unknown } | undefined)?.include_usage === true;
     const meter = chatMeter();
     const streamBody = { ...body, stream_options: { ...(body['stream_options'] as object | undefined), include_usage: true } };
-    return repo.guardStream(user(call), guardOptions(call, requestOptions), async (signal) => {
+    return repo.guardStream(user(call), guardOptionsOf(call, requestOptions?.signal), async (signal) => {
       const stream = (await chat(streamBody, withSignal(requestOptions, signal))) as AsyncIterable<ChatChunk>;
       return askedForUsage ? stream : withoutUsageChunk(stream, meter);
     }, meter);
@@ -63,11 +63,11 @@ export function meterOpenAI<C extends OpenAILike>(client: C, options: MeteringOp
     wrapped = overrideMethod(wrapped, ['responses', 'create'], async (body: Body, requestOptions?: RequestOptions) => {
       const call = plan(body);
       if (body['stream'] !== true) {
-        return repo.guard(user(call), { ...guardOptions(call, requestOptions), extractUsage: (r: Result) => openAIResponsesUsage(r?.usage), idempotencyKeyFrom: responseKey }, (signal) =>
+        return repo.guard(user(call), { ...guardOptionsOf(call, requestOptions?.signal), extractUsage: (r: Result) => openAIResponsesUsage(r?.usage), idempotencyKeyFrom: responseKey }, (signal) =>
           create(body, withSignal(requestOptions, signal)) as Promise<Result>,
         );
       }
-      return repo.guardStream(user(call), guardOptions(call, requestOptions), async (signal) => (await create(body, withSignal(requestOptions, signal))) as AsyncIterable<ResponseEvent>, responsesMeter());
+      return repo.guardStream(user(call), guardOptionsOf(call, requestOptions?.signal), async (signal) => (await create(body, withSignal(requestOptions, signal))) as AsyncIterable<ResponseEvent>, responsesMeter());
     });
   }
   return wrapped;
@@ -75,19 +75,7 @@ export function meterOpenAI<C extends OpenAILike>(client: C, options: MeteringOp
 
 const user = (call: CallPlan): string => call.userId;
 
-function guardOptions(call: CallPlan, requestOptions: RequestOptions) {
-  const signal = requestOptions?.signal ?? undefined;
-  return {
-    estimateTokens: call.estimateTokens,
-    promptTokens: call.promptTokens,
-    ...(call.leaseMs === undefined ? {} : { leaseMs: call.leaseMs }),
-    ...(signal === undefined ? {} : { signal }),
-  };
-}
 
-function withSignal(requestOptions: RequestOptions, signal: AbortSignal | undefined): RequestOptions {
-  return signal === undefined ? requestOptions : { ...requestOptions, signal };
-}
 
 const responseKey = (result: Result): string | undefined => (typeof result?.id === 'string' ? `openai:${result.id}` : undefined);
 
