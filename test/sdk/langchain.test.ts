@@ -5,34 +5,9 @@ import type { TokenUsageRepository } from '../../src/index.js';
 import { tokenUsageCallbacks } from '../../src/adapters/sdk/langchain/index.js';
 import type { TokenUsageCallbacks } from '../../src/adapters/sdk/langchain/index.js';
 import { FakeLlmServer } from '../support/fake-llm-server.js';
-import type { SseEvent } from '../support/fake-llm-server.js';
+import { chatChunks, chatCompletion as completion } from '../support/openai-wire.js';
 import { BACKENDS, reservedTokens } from '../support/sdk-backends.js';
 
-const usage = (prompt: number, completion: number, cached = 0) => ({
-  prompt_tokens: prompt,
-  completion_tokens: completion,
-  total_tokens: prompt + completion,
-  prompt_tokens_details: { cached_tokens: cached },
-  completion_tokens_details: { reasoning_tokens: 0 },
-});
-const completion = (id: string, prompt: number, output: number, cached = 0) => ({
-  id,
-  object: 'chat.completion',
-  created: 1,
-  model: 'gpt-test',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'Hi there' }, finish_reason: 'stop' }],
-  usage: usage(prompt, output, cached),
-});
-function chatChunks(id: string, texts: string[], prompt: number, output: number): SseEvent[] {
-  const chunk = (choices: unknown[], u: unknown = null) => ({ data: { id, object: 'chat.completion.chunk', created: 1, model: 'gpt-test', choices, usage: u } });
-  return [
-    chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]),
-    ...texts.map((text) => chunk([{ index: 0, delta: { content: text }, finish_reason: null }])),
-    chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]),
-    chunk([], usage(prompt, output)),
-    { data: '[DONE]' },
-  ];
-}
 const PROMPT = 'Write one line about the people reading this test.';
 
 let server: FakeLlmServer;
