@@ -84,7 +84,7 @@ export async function redisBenchmarkCeiling(
         p50Ms: Number(cells[4]),
         commandLine: `redis-benchmark ${args.map((a) => (a === '' ? "''" : a)).join(' ')}`
           .replace(sha, '<sha1 of record script>')
-          .replace(batchSha, '<sha1 of turApplyBatchV1>'),
+          .replace(batchSha, '<sha1 of turApplyBatchV2>'),
         recordsPerRequest: command.records ?? 1,
       });
     }

@@ -8,7 +8,10 @@ import { reserveScript } from '../../src/adapters/redis/scripts/reserve.js';
 
 type Sent = { command: string; args: (string | number)[] };
 
-/** A client that answers each plain call with its arguments and each batch call per `answer`. */
+/**
+ * A client that answers each plain call with its arguments and each batch call per `answer`: a call
+ * answered `[1, x]` replies `[x, null, 'v2', ...]`, as wide as its script's reply (a nil inside it included).
+ */
 function fakeClient(options: { cluster?: boolean; failBatch?: Error; answer?: (i: number) => [number, unknown] } = {}) {
   const sent: Sent[] = [];
   const client: Record<string, unknown> = { isCluster: options.cluster ?? false };
@@ -21,8 +24,19 @@ function fakeClient(options: { cluster?: boolean; failBatch?: Error; answer?: (i
   client[applyBatchScript.name] = async (...args: (string | number)[]) => {
     sent.push({ command: applyBatchScript.name, args });
     if (options.failBatch !== undefined) throw options.failBatch;
-    const n = Number(args[1 + Number(args[0])]);
-    return Array.from({ length: n }, (_, i) => options.answer?.(i) ?? [1, `reply ${i}`]);
+    // The flat reply of turApplyBatchV2: per call 1 and as many values as its script replies, or 0 and an error.
+    let at = 1 + Number(args[0]);
+    const n = Number(args[at]);
+    at += 1;
+    const flat: unknown[] = [];
+    for (let i = 0; i < n; i += 1) {
+      const width = args[at] === 'r' ? recordUsageScript.replyWidth : reserveScript.replyWidth;
+      at += 3 + Number(args[at + 2]);
+      const [ok, value] = options.answer?.(i) ?? [1, `reply ${i}`];
+      if (ok === 1) flat.push(1, value, ...Array.from({ length: width - 1 }, (_, j) => (j === 0 ? null : `v${j + 1}`)));
+      else flat.push(0, value);
+    }
+    return flat;
   };
   return { client: client as unknown as Redis, sent };
 }
@@ -36,7 +50,11 @@ describe('CoalescingScriptCaller', () => {
       caller.call(client, reserveScript, ['c'], ['3']),
       caller.call(client, recordUsageScript, ['d'], []),
     ]);
-    expect(replies).toEqual(['reply 0', 'reply 1', 'reply 2']);
+    expect(replies).toEqual([
+      ['reply 0', null, 'v2', 'v3'],
+      ['reply 1', null, 'v2', 'v3', 'v4'],
+      ['reply 2', null, 'v2', 'v3'],
+    ]);
     expect(sent).toEqual([
       { command: applyBatchScript.name, args: [4, 'a', 'b', 'c', 'd', '3', 'r', '2', '2', '1', '2', 's', '1', '1', '3', 'r', '1', '0'] },
     ]);
@@ -62,7 +80,8 @@ describe('CoalescingScriptCaller', () => {
     const caller = new CoalescingScriptCaller({ maxBatch: 3 });
     const replies = await Promise.all(Array.from({ length: 7 }, (_, i) => caller.call(client, recordUsageScript, [`k${i}`], [])));
     expect(sent.map((s) => s.command)).toEqual([applyBatchScript.name, applyBatchScript.name, recordUsageScript.name]);
-    expect(replies).toEqual(['reply 0', 'reply 1', 'reply 2', 'reply 0', 'reply 1', 'reply 2', ['plain', 'k6']]);
+    const wide = (i: number) => [`reply ${i}`, null, 'v2', 'v3'];
+    expect(replies).toEqual([wide(0), wide(1), wide(2), wide(0), wide(1), wide(2), ['plain', 'k6']]);
   });
 
   it('rejects only the call its script refused, with that script error', async () => {

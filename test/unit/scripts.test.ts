@@ -11,13 +11,13 @@ const SCRIPTS = [...ALL_SCRIPTS, applyBatchScript, repairHashScript];
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
 const PINNED: Record<string, string> = {
-  turRecordUsageV7: '7aefb5e2b81fe2181cae2693a0893793b4d4c5a8',
+  turRecordUsageV8: 'fade4326a87d7dcc577314f44ca4278e49c437a1',
   turReadUsageV4: '9734ef87301617722d98814ac06c384f5b252d72',
   turSetLimitV2: 'c161a0411db5524ae3a65f1f5bf371b8b1b84019',
-  turReserveV6: '0c2ddc8e9f54e97fb3e9eee766f03c7ed66354fe',
-  turReleaseLeaseV2: '7f029c1539c7f50c124bbbdf9841528334694850',
+  turReserveV7: 'ed369e18a803fd36be1929e26366b2f7f1170021',
+  turReleaseLeaseV3: '08b9d9fc7213b2daf984a22f8eef631b1d4c740a',
   turSyncThresholdsV4: '4c52782024f6252a2b4ccbf92d2e63f65162c98b',
-  turApplyBatchV1: 'ca3124d5fde7d1b068de4cb08a4b680a8888fb8c',
+  turApplyBatchV2: '38c8a3658768fe32fbde31eaf9ac3d8730edcb32',
   turRepairHashV1: '68ead592df9a7be447be0ea10c885fc725e00aa4',
 };
 

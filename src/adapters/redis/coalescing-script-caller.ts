@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { applyBatchScript, BATCHABLE } from './scripts/apply-batch.js';
-import type { RedisScript } from './scripts/script.js';
+import type { BatchableScript, RedisScript } from './scripts/script.js';
 
 type ScriptCall = (...keysThenArgs: (string | number)[]) => Promise<unknown>;
 
@@ -14,7 +14,7 @@ export class BatchedCallError extends Error {
 
 interface Pending {
   readonly kind: string;
-  readonly script: RedisScript;
+  readonly script: BatchableScript;
   readonly keys: readonly string[];
   readonly args: readonly string[];
   readonly resolve: (reply: unknown) => void;
@@ -33,7 +33,7 @@ export function hashTagOf(key: string): string | null {
 
 /**
  * Sends the record and reserve script calls issued in one event-loop turn on one connection as one
- * `turApplyBatchV1` call, which applies them in order, each as its own script would, with a reply per
+ * `turApplyBatchV2` call, which applies them in order, each as its own script would, with a reply per
  * call; each caller's promise settles only after Redis replied. A batch of one is the plain script
  * call; batches hold at most `maxBatch` calls. On a Cluster, calls are grouped by hash tag (one tag,
  * one slot), and a call whose keys carry no tag goes alone. A failed batch call (connection lost,
@@ -76,7 +76,7 @@ export class CoalescingScriptCaller {
         queue = [];
         groups.set(group, queue);
       }
-      queue.push({ kind, script, keys, args, resolve, reject });
+      queue.push({ kind, script: BATCHABLE[kind] as BatchableScript, keys, args, resolve, reject });
     });
   }
 
@@ -105,18 +105,26 @@ function send(client: Redis | Cluster, batch: Pending[]): void {
   }
   const run = (client as unknown as Record<string, ScriptCall>)[applyBatchScript.name] as ScriptCall;
   run.call(client, keys.length, ...keys, ...argv).then(
-    (reply) => {
-      const replies = reply as unknown[];
-      batch.forEach((call, i) => {
-        const [ok, result] = (replies[i] ?? [0, 'no reply for this call in the batch']) as [number, unknown];
-        if (Number(ok) === 1) call.resolve(result);
-        else call.reject(new BatchedCallError(String(result)));
-      });
-    },
+    (reply) => settle(batch, reply as unknown[]),
     (error: unknown) => {
       for (const call of batch) call.reject(error);
     },
   );
+}
+
+/** Splits the batch script's flat reply (per call: 1 and its reply's elements, or 0 and an error). */
+function settle(batch: readonly Pending[], replies: readonly unknown[]): void {
+  let at = 0;
+  for (const call of batch) {
+    const status = replies[at];
+    if (Number(status) === 1) {
+      call.resolve(replies.slice(at + 1, at + 1 + call.script.replyWidth));
+      at += 1 + call.script.replyWidth;
+    } else {
+      call.reject(new BatchedCallError(status === undefined ? 'no reply for this call in the batch' : String(replies[at + 1])));
+      at += 2;
+    }
+  }
 }
 
 function plain(client: Redis | Cluster, script: RedisScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {

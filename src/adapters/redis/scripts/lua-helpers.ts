@@ -81,7 +81,8 @@ end`;
  * - `lease_total(leases, total_key)`: the total (0 and no key when the zset is empty or gone).
  * - `prune_leases(leases, total_key, now, max)`: removes up to `max` expired leases (the oldest first) and
  *   subtracts them; returns the new total and whether more expired leases may remain.
- * - `drop_lease(leases, total_key, member)`: removes one lease, keeps the total; 1 when it was there.
+ * - `drop_lease(leases, total_key, member)`: removes one lease, keeps the total; 1 when it was there. Its
+ *   first write is the ZREM, so a key of the wrong type fails it before anything is written.
  */
 export const LEASE_TOTAL_LUA = `local function lease_tokens(member)
   return tonumber(string.match(member, ':(%d+)$'))
@@ -116,12 +117,13 @@ local function prune_leases(leases, total_key, now, max)
   return total, #expired == max
 end
 local function drop_lease(leases, total_key, member)
+  -- Read before the first write: a total of the wrong type fails here, with nothing written.
+  local raw = redis.call('GET', total_key)
   if redis.call('ZREM', leases, member) == 0 then return 0 end
   if redis.call('EXISTS', leases) == 0 then
     redis.call('DEL', total_key)
   else
     -- Never an error half-way through a script: a total that is not a counter is dropped and rebuilt.
-    local raw = redis.call('GET', total_key)
     if type(raw) == 'string' and is_counter(raw) then
       redis.call('DECRBY', total_key, lease_tokens(member))
     elseif raw then
@@ -130,3 +132,6 @@ local function drop_lease(leases, total_key, member)
   end
   return 1
 end`;
+
+/** `unpack_list(t)`: the elements of a list as multiple values (Redis runs Lua 5.1, ioredis-mock 5.3). */
+export const UNPACK_LUA = `local unpack_list = unpack or table.unpack`;

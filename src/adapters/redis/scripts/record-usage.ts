@@ -1,16 +1,20 @@
-import { IS_COUNTER_LUA, LEASE_TOTAL_LUA, MAX_COUNTER_LUA } from './lua-helpers.js';
-import type { RedisScript } from './script.js';
+import { IS_COUNTER_LUA, LEASE_TOTAL_LUA, MAX_COUNTER_LUA, UNPACK_LUA } from './lua-helpers.js';
+import { type BatchableScript, batchableScript } from './script.js';
+
+// The cycle hash's counter fields, by ARGV position, and its detail fields (built once per script call).
+const RECORD_FIELDS_LUA = `local RECORD_FIELDS = {'prompt_tokens', 'completion_tokens', 'other_tokens', 'total_tokens'}
+local DETAIL_FIELDS = {'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'}`;
 
 /**
  * Adds token counts to one cycle hash, claims idempotency keys and frees a lease, atomically;
  * a claimed key makes it a no-op (that still claims the other key), and a corrupt counter or one
  * the record would push past 2^53 - 1 makes it refuse, writing nothing.
  */
-export const recordUsageScript: RedisScript = {
-  name: 'turRecordUsageV7',
+export const recordUsageScript: BatchableScript = batchableScript({
+  name: 'turRecordUsageV8',
+  replyWidth: 4,
   numberOfKeys: 6,
-  lua: `--[[
-  Records usage into one user's cycle.
+  header: `  Records usage into one user's cycle.
   KEYS[1] cycle hash <prefix>:<user>:<YYYY-MM-DD>
   KEYS[2] cycle leases zset <prefix>:<user>:<YYYY-MM-DD>:leases
   KEYS[3] running total of KEYS[2]'s tokens <prefix>:<user>:<YYYY-MM-DD>:leases:total
@@ -21,95 +25,119 @@ export const recordUsageScript: RedisScript = {
   ARGV[2] completion tokens to add
   ARGV[3] other tokens to add (not broken down into prompt and completion)
   ARGV[4] total tokens to add: ARGV[1] + ARGV[2] + ARGV[3], summed by the caller (exact, < 2^53)
-  ARGV[5] retain until, Unix seconds for EXPIREAT; '0' leaves the TTL alone
+  ARGV[5] retain until, Unix seconds for EXPIREAT of KEYS[1] and KEYS[6], set by the day's first record
+    (no field for ARGV[9] yet) or when KEYS[1] has no total_tokens yet; '0' leaves the TTL alone
   ARGV[6] lease member 'id:tokens' to remove from KEYS[2] (and KEYS[3]), even for a duplicate; '' for none
   ARGV[7] how many idempotency keys are real: 0, 1 or 2
   ARGV[8] dedupe window in ms (PX of each claimed key)
   ARGV[9] rollup day YYYY-MM-DD: prompt, completion and total are added to its field in KEYS[6]
-  ARGV[10..12] optional: cache read, cache write, reasoning tokens to add (details of prompt and
-    completion, kept in their own fields and NOT added to the total; a corrupt one is skipped)
+  ARGV[10], ARGV[11], ARGV[12] optional: cache read, cache write, reasoning tokens to add (details of prompt and
+    completion, kept in their own fields and NOT added to the total; a corrupt one, or one that would
+    pass 2^53 - 1, is skipped)
   Reply: {duplicate (0 or 1), prompt_tokens, completion_tokens, total_tokens} after the update (a
     duplicate writes no usage but frees its lease and claims its keys not yet claimed; each counter an
-    integer, a bulk string or nil), or, writing nothing: the error 'TUR_CORRUPT <field>' when a
+    integer, or for a duplicate a bulk string or nil), or, writing nothing: the error 'TUR_CORRUPT <field>' when a
     counter is not an integer from 0 to 2^53 - 1, 'TUR_OVERFLOW <field>' when the record would
-    push it past 2^53 - 1, or 'TUR_CORRUPT daily' when the day's rollup is not three such integers.
-]]
-${IS_COUNTER_LUA}
-${MAX_COUNTER_LUA}
-${LEASE_TOTAL_LUA}
-local key = KEYS[1]
-local fields = {'prompt_tokens', 'completion_tokens', 'other_tokens', 'total_tokens'}
+    push it past 2^53 - 1, or 'TUR_CORRUPT daily' when the day's rollup is not three such integers.`,
+  helpers: [IS_COUNTER_LUA, MAX_COUNTER_LUA, LEASE_TOTAL_LUA, UNPACK_LUA, RECORD_FIELDS_LUA],
+  body: `local key = KEYS[1]
 local claims = tonumber(ARGV[7])
 local duplicate = false
 for i = 1, claims do
   if redis.call('EXISTS', KEYS[3 + i]) == 1 then duplicate = true end
 end
 if duplicate then
+  if ARGV[6] ~= '' then
+    drop_lease(KEYS[2], KEYS[3], ARGV[6])
+  end
   -- The other key names the same usage: claim it too, or a later write carrying only it counts again.
   for i = 1, claims do
     redis.call('SET', KEYS[3 + i], '1', 'PX', ARGV[8], 'NX')
   end
-  if ARGV[6] ~= '' then
-    drop_lease(KEYS[2], KEYS[3], ARGV[6])
-  end
-  local current = redis.call('HMGET', key, fields[1], fields[2], fields[4])
+  local current = redis.call('HMGET', key, 'prompt_tokens', 'completion_tokens', 'total_tokens')
   return {1, current[1], current[2], current[3]}
 end
-local current = redis.call('HMGET', key, fields[1], fields[2], fields[3], fields[4])
+-- Every read and check comes before the first write, so a refusal, or a key of the wrong type, is
+-- raised with nothing written.
+local details = ARGV[10] ~= nil
+local current
+if details then
+  current = redis.call('HMGET', key, 'prompt_tokens', 'completion_tokens', 'other_tokens', 'total_tokens',
+    'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens')
+else
+  current = redis.call('HMGET', key, 'prompt_tokens', 'completion_tokens', 'other_tokens', 'total_tokens')
+end
+local sums = {}
 for i = 1, 4 do
   local value = current[i]
-  if type(value) == 'string' and not is_counter(value) then
-    return redis.error_reply('TUR_CORRUPT ' .. fields[i])
+  local sum = tonumber(ARGV[i])
+  if type(value) == 'string' then
+    if not is_counter(value) then return redis.error_reply('TUR_CORRUPT ' .. RECORD_FIELDS[i]) end
+    -- Both terms are at most 2^53 - 1, so the double sum exceeds MAX_COUNTER exactly when the true one does.
+    sum = sum + tonumber(value)
+    if sum > MAX_COUNTER then return redis.error_reply('TUR_OVERFLOW ' .. RECORD_FIELDS[i]) end
   end
-end
--- Both terms are at most 2^53 - 1, so the double sum exceeds MAX_COUNTER exactly when the true one does.
-for i = 1, 4 do
-  if (tonumber(current[i]) or 0) + tonumber(ARGV[i]) > MAX_COUNTER then
-    return redis.error_reply('TUR_OVERFLOW ' .. fields[i])
-  end
+  sums[i] = sum
 end
 -- The day's rollup is one field 'prompt:completion:total': one HGET and one HSET per record.
-local packed = redis.call('HGET', KEYS[6], ARGV[9]) or '0:0:0'
-local day = {string.match(packed, '^(%d+):(%d+):(%d+)$')}
-if #day ~= 3 then
-  return redis.error_reply('TUR_CORRUPT daily')
-end
-for i, arg in ipairs({ARGV[1], ARGV[2], ARGV[4]}) do
-  if not is_counter(day[i]) then
-    return redis.error_reply('TUR_CORRUPT daily')
-  end
-  day[i] = tonumber(day[i]) + tonumber(arg)
+-- (Absent values are tested with type(): ioredis-mock's Lua gets a non-nil object for them.)
+local packed = redis.call('HGET', KEYS[6], ARGV[9])
+local fresh = type(packed) ~= 'string' or type(current[4]) ~= 'string'
+local day
+if type(packed) == 'string' then
+  local p, c, t = string.match(packed, '^(%d+):(%d+):(%d+)$')
+  if not (p and is_counter(p) and is_counter(c) and is_counter(t)) then return redis.error_reply('TUR_CORRUPT daily') end
+  p, c, t = tonumber(p) + tonumber(ARGV[1]), tonumber(c) + tonumber(ARGV[2]), tonumber(t) + tonumber(ARGV[4])
   -- Lua numbers are doubles: past 2^53 the sum would be rounded (JavaScript could not read it either).
-  if day[i] > MAX_COUNTER then
-    return redis.error_reply('TUR_CORRUPT daily')
-  end
+  if p > MAX_COUNTER or c > MAX_COUNTER or t > MAX_COUNTER then return redis.error_reply('TUR_CORRUPT daily') end
+  day = string.format('%.0f:%.0f:%.0f', p, c, t)
+else
+  day = ARGV[1] .. ':' .. ARGV[2] .. ':' .. ARGV[4]
 end
-local details = {'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'}
-local detail_values = redis.call('HMGET', key, details[1], details[2], details[3])
-for i = 1, 4 do
-  if ARGV[i] ~= '0' then
-    current[i] = redis.call('HINCRBY', key, fields[i], ARGV[i])
-  end
-end
-redis.call('HSET', KEYS[6], ARGV[9], string.format('%.0f:%.0f:%.0f', day[1], day[2], day[3]))
-for i = 1, 3 do
-  local amount = ARGV[9 + i]
-  local value = detail_values[i]
-  -- A corrupt detail is left as it is: details are informational and never block the usage itself.
-  if amount ~= nil and amount ~= '0' and (type(value) ~= 'string' or is_counter(value)) then
-    redis.call('HINCRBY', key, details[i], amount)
-  end
-end
-if ARGV[5] ~= '0' then
-  redis.call('EXPIREAT', key, ARGV[5])
-  redis.call('EXPIREAT', KEYS[6], ARGV[5])
-end
+-- The writes. drop_lease's ZREM is the first and the only one that can still fail (a :leases key of
+-- the wrong type; every other key's type was checked by a read above).
 if ARGV[6] ~= '' then
   drop_lease(KEYS[2], KEYS[3], ARGV[6])
+end
+-- One HSET of the new values (read above, inside this script) instead of an HINCRBY per field; a
+-- field the record adds nothing to is not written, as before.
+if ARGV[3] == '0' and ARGV[1] ~= '0' and ARGV[2] ~= '0' then
+  redis.call('HSET', key, 'prompt_tokens', string.format('%.0f', sums[1]), 'completion_tokens',
+    string.format('%.0f', sums[2]), 'total_tokens', string.format('%.0f', sums[4]))
+else
+  local writes = {}
+  for i = 1, 4 do
+    if ARGV[i] ~= '0' then
+      writes[#writes + 1] = RECORD_FIELDS[i]
+      writes[#writes + 1] = string.format('%.0f', sums[i])
+    end
+  end
+  if #writes > 0 then redis.call('HSET', key, unpack_list(writes)) end
+end
+if details then
+  for i = 1, 3 do
+    local amount = ARGV[9 + i]
+    local value = current[4 + i]
+    -- A corrupt detail, or one that would pass 2^53 - 1, is left as it is: details are informational
+    -- and never block the usage itself.
+    local present = type(value) == 'string'
+    if amount ~= nil and amount ~= '0' and (not present or is_counter(value)) then
+      local sum = tonumber(amount) + (present and tonumber(value) or 0)
+      if sum <= MAX_COUNTER then redis.call('HSET', key, DETAIL_FIELDS[i], string.format('%.0f', sum)) end
+    end
+  end
+end
+redis.call('HSET', KEYS[6], ARGV[9], day)
+-- The retention is set by the first record of each day of the cycle (and whenever the cycle hash is
+-- new, e.g. after a reset), not by every record: two EXPIREATs are a large share of a record's cost,
+-- and the retain-until instant of a cycle is the same for all its records.
+if ARGV[5] ~= '0' and fresh then
+  redis.call('EXPIREAT', key, ARGV[5])
+  redis.call('EXPIREAT', KEYS[6], ARGV[5])
 end
 for i = 1, claims do
   redis.call('SET', KEYS[3 + i], '1', 'PX', ARGV[8])
 end
-return {0, current[1], current[2], current[4]}
+return {0, sums[1], sums[2], sums[4]}
 `,
-};
+});

@@ -3,7 +3,7 @@ import type { RedisScript } from './script.js';
 
 /** Frees a lease; says whether it was still live. */
 export const releaseLeaseScript: RedisScript = {
-  name: 'turReleaseLeaseV2',
+  name: 'turReleaseLeaseV3',
   numberOfKeys: 2,
   lua: `--[[
   Frees one lease without recording usage, and takes its tokens off the running total.

@@ -1,12 +1,12 @@
 import { IS_COUNTER_LUA, LEASE_TOTAL_LUA, MAX_COUNTER_LUA, NOW_MS_LUA, USED_AND_LIMIT_LUA } from './lua-helpers.js';
-import type { RedisScript } from './script.js';
+import { type BatchableScript, batchableScript } from './script.js';
 
 /** Check-and-reserve in one step: `used + reserved + tokens <= limit`, or no limit, stores the lease. */
-export const reserveScript: RedisScript = {
-  name: 'turReserveV6',
+export const reserveScript: BatchableScript = batchableScript({
+  name: 'turReserveV7',
+  replyWidth: 5,
   numberOfKeys: 4,
-  lua: `--[[
-  Prunes up to 100 expired leases, then holds tokens for one user's cycle if they fit under the
+  header: `  Prunes up to 100 expired leases, then holds tokens for one user's cycle if they fit under the
   effective limit. Reads the reserved tokens from the running total, so the cost does not grow with
   the live leases; a request that would be denied while expired leases remain prunes all of them
   first, so an expired lease never causes a denial. A lease already held (same member) is checked as
@@ -21,14 +21,9 @@ export const reserveScript: RedisScript = {
   Reply: {granted (0 or 1), total_tokens, tokens held by other live leases, effective limit (-1 when
     none), lease expiry in ms by the server clock (0 when denied)}, or the error
     'TUR_CORRUPT <field>' when total_tokens or a usage_limit is not an integer from 0 to 2^53 - 1, or
-    'TUR_OVERFLOW reserved' when, without a limit, used + reserved + tokens would pass 2^53 - 1.
-]]
-${IS_COUNTER_LUA}
-${MAX_COUNTER_LUA}
-${USED_AND_LIMIT_LUA}
-${NOW_MS_LUA}
-${LEASE_TOTAL_LUA}
-local now = now_ms()
+    'TUR_OVERFLOW reserved' when, without a limit, used + reserved + tokens would pass 2^53 - 1.`,
+  helpers: [IS_COUNTER_LUA, MAX_COUNTER_LUA, USED_AND_LIMIT_LUA, NOW_MS_LUA, LEASE_TOTAL_LUA],
+  body: `local now = now_ms()
 local used, limit, corrupt = used_and_limit(KEYS[1], KEYS[2])
 if corrupt then return redis.error_reply('TUR_CORRUPT ' .. corrupt) end
 local reserved, more = prune_leases(KEYS[3], KEYS[4], now, 100)
@@ -58,4 +53,4 @@ end
 redis.call('PEXPIRE', KEYS[4], ttl)
 return {1, used, reserved, limit, expires_at}
 `,
-};
+});

@@ -6,6 +6,26 @@ export interface RedisScript {
   readonly lua: string;
 }
 
+/**
+ * A script the coalesced batch can run: its source is a header comment, then its helpers, then its
+ * body. The batch defines the helpers once per call and runs the body per record, so the body must
+ * only read its own KEYS and ARGV and use helpers (never define functions of its own).
+ */
+export interface BatchableScript extends RedisScript {
+  /** Lua chunks that define local functions and constants, shared by value with other scripts. */
+  readonly helpers: readonly string[];
+  /** The script's code after the helpers; `return`s its reply. */
+  readonly body: string;
+  /** How many elements its (non-error) reply has. */
+  readonly replyWidth: number;
+}
+
+/** Builds a batchable script: `lua` is the header, the helpers and the body, in that order. */
+export function batchableScript(parts: Omit<BatchableScript, 'lua'> & { readonly header: string }): BatchableScript {
+  const { header, ...rest } = parts;
+  return { ...rest, lua: `--[[\n${header}\n]]\n${[...parts.helpers, parts.body].join('\n')}` };
+}
+
 /** The error prefix scripts use for a counter that is not an integer; the field name follows. */
 export const CORRUPT_FIELD_ERROR = 'TUR_CORRUPT';
 

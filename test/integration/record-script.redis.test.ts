@@ -1,0 +1,96 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { RedisUsageStore } from '../../src/adapters/redis/redis-usage-store.js';
+import { cycleStart } from '../../src/domain/billing-cycle.js';
+import { aCycle, aLease, anIdempotencyKey, aUsageRecord, aUserId, CYCLE } from '../support/mothers.js';
+import { describeRedis, uniquePrefix } from '../support/redis.js';
+import { rawRedis, realRedisStore } from '../support/redis-store.js';
+
+/** Every key of the prefix with its DUMP and whether it has a TTL. */
+async function snapshot(raw: Redis, prefix: string): Promise<Record<string, string>> {
+  const keys = (await raw.keys(`${prefix}:*`)).sort();
+  const out: Record<string, string> = {};
+  for (const key of keys) out[key] = `${(await raw.dumpBuffer(key))?.toString('hex')} ttl:${(await raw.pttl(key)) > 0}`;
+  return out;
+}
+
+// What the record script (turRecordUsageV8) does beyond the counters the contract suite checks: the
+// order of its writes and when it sets the retention.
+describeRedis('the record script on real Redis', () => {
+  let raw: Redis;
+  let store: RedisUsageStore;
+  const prefix = uniquePrefix();
+
+  beforeAll(() => {
+    raw = rawRedis();
+    store = realRedisStore({ prefix });
+  });
+
+  afterAll(async () => {
+    await store.close();
+    raw.disconnect();
+  });
+
+  it('refuses a record whose :leases key has the wrong type with nothing written, so a retry cannot count it twice', async () => {
+    const user = aUserId('wrong-leases');
+    await store.recordUsage(aUsageRecord({ userId: user, prompt: 7, completion: 3 }));
+    await raw.set(`${prefix}:${user}:${CYCLE}:leases`, 'not a zset');
+    const before = await snapshot(raw, prefix);
+    const commit = aUsageRecord({ userId: user, prompt: 100, completion: 50, releaseLease: aLease(200), idempotencyKeys: [anIdempotencyKey()] });
+    await expect(store.recordUsage(commit)).rejects.toThrow();
+    // Counters, daily rollup, the running total and the idempotency key are all as they were.
+    expect(await snapshot(raw, prefix)).toEqual(before);
+    await raw.del(`${prefix}:${user}:${CYCLE}:leases`);
+    const retried = await store.recordUsage(commit);
+    expect(retried).toMatchObject({ duplicate: false, counters: { promptTokens: 107, completionTokens: 53, totalTokens: 160 } });
+  });
+
+  it('refuses a record whose :leases:total key has the wrong type with nothing written', async () => {
+    const user = aUserId('wrong-total');
+    await store.recordUsage(aUsageRecord({ userId: user }));
+    await raw.hset(`${prefix}:${user}:${CYCLE}:leases:total`, 'x', '1');
+    const before = await snapshot(raw, prefix);
+    await expect(store.recordUsage(aUsageRecord({ userId: user, releaseLease: aLease(10) }))).rejects.toThrow();
+    expect(await snapshot(raw, prefix)).toEqual(before);
+  });
+
+  it('sets the retention on the first record of each day and when the cycle hash is new, not on every record', async () => {
+    const user = aUserId('ttl');
+    const hash = `${prefix}:${user}:${CYCLE}`;
+    const daily = `${hash}:daily`;
+    const cycle = aCycle(CYCLE, Date.now() + 3_600_000);
+    await store.recordUsage(aUsageRecord({ userId: user, cycle, rollupDay: cycleStart('2024-01-05') }));
+    expect(await raw.pttl(hash)).toBeGreaterThan(0);
+    expect(await raw.pttl(daily)).toBeGreaterThan(0);
+    // The same day again leaves the TTL alone (here: removed from outside, so it shows).
+    await raw.persist(hash);
+    await raw.persist(daily);
+    await store.recordUsage(aUsageRecord({ userId: user, cycle, rollupDay: cycleStart('2024-01-05') }));
+    expect(await raw.pttl(hash)).toBe(-1);
+    expect(await raw.pttl(daily)).toBe(-1);
+    // The next day's first record sets it again, on both keys.
+    await store.recordUsage(aUsageRecord({ userId: user, cycle, rollupDay: cycleStart('2024-01-06') }));
+    expect(await raw.pttl(hash)).toBeGreaterThan(0);
+    expect(await raw.pttl(daily)).toBeGreaterThan(0);
+    // A cycle hash that lost its counters (deleted, then recreated by this record) gets it on the same day.
+    await raw.del(hash);
+    await raw.persist(daily);
+    await store.recordUsage(aUsageRecord({ userId: user, cycle, rollupDay: cycleStart('2024-01-06') }));
+    expect(await raw.pttl(hash)).toBeGreaterThan(0);
+    expect(await raw.pttl(daily)).toBeGreaterThan(0);
+    expect(await raw.hget(hash, 'total_tokens')).toBe('15');
+  });
+
+  it('a record that adds 0 to a counter leaves that field unwritten, as HINCRBY-per-field did', async () => {
+    const user = aUserId('zero');
+    await store.recordUsage(aUsageRecord({ userId: user, prompt: 5, completion: 0 }));
+    expect(await raw.hgetall(`${prefix}:${user}:${CYCLE}`)).toEqual({ prompt_tokens: '5', total_tokens: '5' });
+    await store.recordUsage(aUsageRecord({ userId: user, prompt: 0, completion: 2, total: 9 }));
+    expect(await raw.hgetall(`${prefix}:${user}:${CYCLE}`)).toEqual({
+      prompt_tokens: '5',
+      completion_tokens: '2',
+      other_tokens: '7',
+      total_tokens: '14',
+    });
+  });
+});
