@@ -36,6 +36,20 @@ export function describeReservationContract(store: () => UsageStore, capabilitie
       expect(await store().reserve(aReserve(user, 0))).toMatchObject({ granted: true, reservedTokens: 80 });
     });
 
+    it('a re-sent reserve of a granted lease counts it once, under a limit that fits it once and under a roomy one', async () => {
+      const user = aUserId();
+      const request = aReserve(user, 40);
+      await store().setLimit(aLimit(user, 50));
+      expect(await store().reserve(request)).toMatchObject({ granted: true, reservedTokens: 0 });
+      // 40 + 40 > 50: only granted because the repeat is checked as if it were not there.
+      expect(await store().reserve(request)).toMatchObject({ granted: true, reservedTokens: 0, limit: 50 });
+      await store().setLimit(aLimit(user, 1_000));
+      // Fits either way: the reply still leaves the lease itself out of the reserved tokens.
+      expect(await store().reserve(request)).toMatchObject({ granted: true, reservedTokens: 0, limit: 1_000 });
+      expect(await store().reserve(aReserve(user, 1))).toMatchObject({ granted: true, reservedTokens: 40 });
+      expect((await store().readUsage({ userId: user, cycle: CYCLE })).reservedTokens).toBe(41);
+    });
+
     it('uses the cycle override before the standing limit', async () => {
       const user = aUserId();
       await store().setLimit(aLimit(user, 1_000));

@@ -50,6 +50,20 @@ export const NOW_MS_LUA = `local function now_ms()
 end`;
 
 /**
+ * `now_ms()` read once per script call: the first call reads the server's clock, later ones return the
+ * same instant. In a coalesced batch every reserve then sees one instant (one TIME per batch, not per
+ * call), as if the batch, which runs atomically, happened at that instant.
+ */
+export const NOW_MS_ONCE_LUA = `local now_cache = nil
+local function now_ms()
+  if now_cache == nil then
+    local time = redis.call('TIME')
+    now_cache = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  end
+  return now_cache
+end`;
+
+/**
  * `live_reserved(key, total_key, now)`: tokens held by leases (members 'id:tokens') that expire after
  * now, read-only: the running total minus the expired leases not yet pruned, or, without a readable
  * total, the sum over the live leases. Needs `is_counter`.
