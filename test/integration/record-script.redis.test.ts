@@ -54,31 +54,36 @@ describeRedis('the record script on real Redis', () => {
     expect(await snapshot(raw, prefix)).toEqual(before);
   });
 
-  it('sets the retention on the first record of each day and when the cycle hash is new, not on every record', async () => {
+  it('sets the retention when the cycle hash is new or the retain-until instant changes, not on every record', async () => {
     const user = aUserId('ttl');
     const hash = `${prefix}:${user}:${CYCLE}`;
     const daily = `${hash}:daily`;
-    const cycle = aCycle(CYCLE, Date.now() + 3_600_000);
-    await store.recordUsage(aUsageRecord({ userId: user, cycle, rollupDay: cycleStart('2024-01-05') }));
-    expect(await raw.pttl(hash)).toBeGreaterThan(0);
-    expect(await raw.pttl(daily)).toBeGreaterThan(0);
-    // The same day again leaves the TTL alone (here: removed from outside, so it shows).
+    const until = Math.floor(Date.now() / 1000) + 3_600;
+    const ttlOf = async (key: string): Promise<number> => raw.expiretime(key);
+    await store.recordUsage(aUsageRecord({ userId: user, cycle: aCycle(CYCLE, until * 1000), rollupDay: cycleStart('2024-01-05') }));
+    expect(await ttlOf(hash)).toBe(until);
+    expect(await ttlOf(daily)).toBe(until);
+    expect(await raw.hget(daily, 'retain_until')).toBe(String(until));
+    // The same instant again (a current cycle's records) leaves the TTL alone: removed from outside here, so it shows.
     await raw.persist(hash);
     await raw.persist(daily);
-    await store.recordUsage(aUsageRecord({ userId: user, cycle, rollupDay: cycleStart('2024-01-05') }));
+    await store.recordUsage(aUsageRecord({ userId: user, cycle: aCycle(CYCLE, until * 1000), rollupDay: cycleStart('2024-01-06') }));
     expect(await raw.pttl(hash)).toBe(-1);
     expect(await raw.pttl(daily)).toBe(-1);
-    // The next day's first record sets it again, on both keys.
-    await store.recordUsage(aUsageRecord({ userId: user, cycle, rollupDay: cycleStart('2024-01-06') }));
-    expect(await raw.pttl(hash)).toBeGreaterThan(0);
-    expect(await raw.pttl(daily)).toBeGreaterThan(0);
-    // A cycle hash that lost its counters (deleted, then recreated by this record) gets it on the same day.
+    // A later instant (a late write into an ended cycle: retention counts from now) sets it on both keys.
+    await store.recordUsage(aUsageRecord({ userId: user, cycle: aCycle(CYCLE, (until + 60) * 1000), rollupDay: cycleStart('2024-01-06') }));
+    expect(await ttlOf(hash)).toBe(until + 60);
+    expect(await ttlOf(daily)).toBe(until + 60);
+    // A cycle hash recreated by this record (deleted from outside, or reset) gets it with the same instant.
     await raw.del(hash);
     await raw.persist(daily);
-    await store.recordUsage(aUsageRecord({ userId: user, cycle, rollupDay: cycleStart('2024-01-06') }));
-    expect(await raw.pttl(hash)).toBeGreaterThan(0);
-    expect(await raw.pttl(daily)).toBeGreaterThan(0);
+    await store.recordUsage(aUsageRecord({ userId: user, cycle: aCycle(CYCLE, (until + 60) * 1000), rollupDay: cycleStart('2024-01-06') }));
+    expect(await ttlOf(hash)).toBe(until + 60);
+    expect(await ttlOf(daily)).toBe(until + 60);
     expect(await raw.hget(hash, 'total_tokens')).toBe('15');
+    // Retention off ('0') leaves the TTL as it is.
+    await store.recordUsage(aUsageRecord({ userId: user, cycle: aCycle(CYCLE, null), rollupDay: cycleStart('2024-01-06') }));
+    expect(await ttlOf(hash)).toBe(until + 60);
   });
 
   it('a record that adds 0 to a counter leaves that field unwritten, as HINCRBY-per-field did', async () => {

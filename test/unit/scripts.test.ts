@@ -11,13 +11,13 @@ const SCRIPTS = [...ALL_SCRIPTS, applyBatchScript, repairHashScript];
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
 const PINNED: Record<string, string> = {
-  turRecordUsageV8: 'fade4326a87d7dcc577314f44ca4278e49c437a1',
+  turRecordUsageV8: '0d008c3445d2711efd2ceb8b1bf7e5e4ad921a64',
   turReadUsageV4: '9734ef87301617722d98814ac06c384f5b252d72',
   turSetLimitV2: 'c161a0411db5524ae3a65f1f5bf371b8b1b84019',
   turReserveV7: '31f653e2e18ca6122d27b54148556105b0166b27',
   turReleaseLeaseV3: '08b9d9fc7213b2daf984a22f8eef631b1d4c740a',
   turSyncThresholdsV4: '4c52782024f6252a2b4ccbf92d2e63f65162c98b',
-  turApplyBatchV2: '7184dbcf3a76958b832810e354e18b6012674de0',
+  turApplyBatchV2: '4c629b85781e3143b7a5e4c1e3822dcd5b553b9a',
   turRepairHashV1: '68ead592df9a7be447be0ea10c885fc725e00aa4',
 };
 

@@ -21,12 +21,14 @@ export const recordUsageScript: BatchableScript = batchableScript({
   KEYS[4] first idempotency key <prefix>:<user>:idem:<sha1> (KEYS[1] as a placeholder when unused)
   KEYS[5] second idempotency key (KEYS[1] as a placeholder when unused)
   KEYS[6] cycle daily rollup hash <prefix>:<user>:<YYYY-MM-DD>:daily, field '<day>' = 'prompt:completion:total'
+    (and 'retain_until', the ARGV[5] last applied)
   ARGV[1] prompt tokens to add (decimal integer >= 0)
   ARGV[2] completion tokens to add
   ARGV[3] other tokens to add (not broken down into prompt and completion)
   ARGV[4] total tokens to add: ARGV[1] + ARGV[2] + ARGV[3], summed by the caller (exact, < 2^53)
-  ARGV[5] retain until, Unix seconds for EXPIREAT of KEYS[1] and KEYS[6], set by the day's first record
-    (no field for ARGV[9] yet) or when KEYS[1] has no total_tokens yet; '0' leaves the TTL alone
+  ARGV[5] retain until, Unix seconds for EXPIREAT of KEYS[1] and KEYS[6], set only when it differs from
+    KEYS[6]'s field 'retain_until' (then written too) or KEYS[1] has no total_tokens yet; '0' leaves
+    the TTL alone
   ARGV[6] lease member 'id:tokens' to remove from KEYS[2] (and KEYS[3]), even for a duplicate; '' for none
   ARGV[7] how many idempotency keys are real: 0, 1 or 2
   ARGV[8] dedupe window in ms (PX of each claimed key)
@@ -79,10 +81,14 @@ for i = 1, 4 do
   end
   sums[i] = sum
 end
--- The day's rollup is one field 'prompt:completion:total': one HGET and one HSET per record.
+-- The day's rollup is one field 'prompt:completion:total': one HMGET and one HSET per record.
 -- (Absent values are tested with type(): ioredis-mock's Lua gets a non-nil object for them.)
-local packed = redis.call('HGET', KEYS[6], ARGV[9])
-local fresh = type(packed) ~= 'string' or type(current[4]) ~= 'string'
+local rollup = redis.call('HMGET', KEYS[6], ARGV[9], 'retain_until')
+local packed = rollup[1]
+-- The retention is set when the cycle's retain-until instant differs from the one last set (kept in
+-- the rollup hash), or the cycle hash is new: once per cycle for current cycles, on every late write
+-- into an ended one (its instant moves with the clock), never on every record.
+local retain = ARGV[5] ~= '0' and (rollup[2] ~= ARGV[5] or type(current[4]) ~= 'string')
 local day
 if type(packed) == 'string' then
   local p, c, t = string.match(packed, '^(%d+):(%d+):(%d+)$')
@@ -127,13 +133,12 @@ if details then
     end
   end
 end
-redis.call('HSET', KEYS[6], ARGV[9], day)
--- The retention is set by the first record of each day of the cycle (and whenever the cycle hash is
--- new, e.g. after a reset), not by every record: two EXPIREATs are a large share of a record's cost,
--- and the retain-until instant of a cycle is the same for all its records.
-if ARGV[5] ~= '0' and fresh then
+if retain then
+  redis.call('HSET', KEYS[6], ARGV[9], day, 'retain_until', ARGV[5])
   redis.call('EXPIREAT', key, ARGV[5])
   redis.call('EXPIREAT', KEYS[6], ARGV[5])
+else
+  redis.call('HSET', KEYS[6], ARGV[9], day)
 end
 for i = 1, claims do
   redis.call('SET', KEYS[3 + i], '1', 'PX', ARGV[8])
