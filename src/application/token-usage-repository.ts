@@ -69,6 +69,8 @@ export interface ReserveCallOptions {
   readonly cycleStartDate?: string;
   /** Overrides the configured lease for this reservation, in ms. */
   readonly leaseMs?: number;
+  /** Names the request, so a re-sent reserve holds its tokens once (see `ReserveOptions.idempotencyKey`). */
+  readonly idempotencyKey?: string;
 }
 
 /** What a record did, and the alert thresholds it crossed (empty when alerts are off). */

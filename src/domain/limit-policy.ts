@@ -2,7 +2,7 @@ import type { CycleCalendar } from './billing-cycle.js';
 import { StoreUnavailableError, ValidationError } from './errors.js';
 import { callerIdempotencyKey, reservationIdempotencyKey } from './idempotency.js';
 import type { IdempotencyKey } from './idempotency.js';
-import { cycleStartOption, integerOption, parseOptions, readOptions, RECORD_OPTIONS } from './options.js';
+import { cycleStartOption, idempotencyKeyOption, integerOption, parseOptions, readOptions, RECORD_OPTIONS } from './options.js';
 import { reservationFrom } from './reservation.js';
 import type { ActualUsage, ConsumeCheck, FailurePolicy, QuotaDenial, Reservation, ReserveResult } from './reservation.js';
 import { tokenCount, usageLimit } from './token-count.js';
@@ -54,6 +54,13 @@ export interface ReserveOptions {
   readonly cycleStartDate?: unknown;
   /** Overrides the configured lease for this reservation, in ms. */
   readonly leaseMs?: unknown;
+  /**
+   * Names this request, so a re-sent reserve (a lost reply, an HTTP retry) holds its tokens once: the
+   * reservation id is derived from the key, and a lease the store already holds is checked as if it
+   * were not there and refreshed, not held twice. Reuse a key only for the same user, cycle and tokens;
+   * different tokens under one key are two leases.
+   */
+  readonly idempotencyKey?: unknown;
 }
 
 /** Sets and checks usage limits, and enforces them with atomic reservations. */
@@ -102,7 +109,8 @@ export class LimitPolicy {
     const amount = tokenCount(tokens, 'tokens');
     const cycle = this.#calendar.resolve(options.cycleStartDate);
     const leaseMs = options.leaseMs ?? this.#options.leaseMs;
-    const lease = { id: globalThis.crypto.randomUUID(), tokens: amount };
+    const leaseId = options.idempotencyKey === undefined ? globalThis.crypto.randomUUID() : await reservationIdFor(options.idempotencyKey);
+    const lease = { id: leaseId, tokens: amount };
     let outcome;
     try {
       outcome = await this.#store.reserve({ userId: id, cycle, lease, leaseMs });
@@ -235,7 +243,14 @@ function unavailableDenial(): QuotaDenial {
 const RESERVE_OPTIONS = {
   cycleStartDate: cycleStartOption,
   leaseMs: integerOption(1, 86_400_000),
+  idempotencyKey: idempotencyKeyOption,
 };
+
+/** The reservation id of an idempotent reserve: 'idem-' and the SHA-256 of the key (hex), never a random id's shape. */
+async function reservationIdFor(key: string): Promise<string> {
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)));
+  return `idem-${Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+}
 
 /**
  * Validates measured usage; the total defaults to prompt + completion and may not be below it. The

@@ -257,7 +257,7 @@ describeRedis('arbitrary input to every public method (fast-check, real Redis, D
       m('resetUsage', [userIdLike, dateLike], isVoid),
       m('setUsageLimit', [userIdLike, maybe(fc.nat(2_000)), dateLike], isVoid),
       m('checkUsageLimit', [userIdLike, dateLike, readOptions], isObject),
-      m('reserve', [userIdLike, countLike, optionsLike({ cycleStartDate: fc.constant('2026-10-01'), leaseMs: fc.integer({ min: 600_000, max: 3_600_000 }) })], isObject),
+      m('reserve', [userIdLike, countLike, optionsLike({ cycleStartDate: fc.constant('2026-10-01'), leaseMs: fc.integer({ min: 600_000, max: 3_600_000 }), idempotencyKey: fc.string({ minLength: 1, maxLength: 4 }) })], isObject),
       m('commit', [reservationLike(), usage, optionsOrValid({ idempotencyKey: fc.string({ minLength: 1, maxLength: 8 }) })], isRecordResult),
       m('release', [reservationLike()], isBoolean),
       m('canConsume', [userIdLike, countLike, dateLike], isObject),
