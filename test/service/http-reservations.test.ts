@@ -34,6 +34,24 @@ describe('HTTP API: reservations', () => {
     expect((await reserve({ userId: 'u1', tokens: 60 })).statusCode).toBe(201);
   });
 
+  it('a re-sent reserve with the same Idempotency-Key holds once and returns the same reservation; a bad key is a 400', async () => {
+    server = await testServer();
+    await server.repository.setUsageLimit('u1', 100);
+    const send = (key: string) =>
+      server.app.inject({ method: 'POST', url: '/v1/reservations', headers: { ...record, 'idempotency-key': key }, payload: { userId: 'u1', tokens: 60 } });
+    const first = await send('retry-me');
+    const again = await send('retry-me');
+    expect([first.statusCode, again.statusCode]).toEqual([201, 201]);
+    expect(again.json().id).toBe(first.json().id);
+    expect((await server.repository.canConsume('u1', 40)).reserved).toBe(60);
+    // Another key is another request: 60 more do not fit.
+    expect((await send('another')).statusCode).toBe(429);
+    const bad = await send('x'.repeat(300));
+    expect(bad.statusCode).toBe(400);
+    expect(bad.headers['content-type']).toMatch(/problem\+json/);
+    expect((await server.repository.canConsume('u1', 40)).reserved).toBe(60);
+  });
+
   it('release frees the hold; releasing again says false', async () => {
     server = await testServer();
     await server.repository.setUsageLimit('u1', 10);

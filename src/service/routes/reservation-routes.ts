@@ -28,17 +28,22 @@ export function reservationRoutes(app: App, ctx: ServiceContext): void {
       config: { access: 'record' },
       schema: {
         summary: 'Hold tokens under the effective limit (atomic)',
-        description: 'Granted: 201 with a handle. Denied: 429 problem naming limit, currentUsage, reserved, remaining and requested.',
+        description:
+          'Granted: 201 with a handle. Denied: 429 problem naming limit, currentUsage, reserved, remaining and requested. ' +
+          'With an Idempotency-Key, a re-sent request (same user, cycle and tokens) returns the same reservation and holds its tokens once.',
         tags: ['enforcement'],
+        headers: IdempotencyHeaders,
         body: ReserveBody,
         response: { 201: Type.Object({ granted: Type.Literal(true), reason: Type.String(), ...ReservationProps }), ...ERRORS },
       },
     },
     async (request, reply) => {
       const { userId, tokens, cycleStartDate, leaseMs } = request.body;
+      const idempotencyKey = request.headers['idempotency-key'];
       const result = await repository.reserve(userId, tokens, {
         ...(cycleStartDate === undefined ? {} : { cycleStartDate }),
         ...(leaseMs === undefined ? {} : { leaseMs }),
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
       });
       if (!result.granted) {
         const limited = result.reason === 'limit-exceeded';
