@@ -56,7 +56,11 @@ export function parseOptions<S extends OptionsSpec>(value: unknown, spec: S, set
     }
   }
   const parsed: Record<string, unknown> = {};
-  for (const [name, parse] of Object.entries(spec)) {
+  // `for...in` over the spec (a plain literal: its own keys, in the order Object.entries gives) uses
+  // V8's enum cache instead of building an array of pairs per call.
+  for (const name in spec) {
+    if (!Object.hasOwn(spec, name)) continue;
+    const parse = spec[name] as OptionParser<unknown>;
     let option: unknown;
     try {
       option = source[name];

@@ -7,6 +7,7 @@ import { integerOption, invalidOption, parseOptions } from './options.js';
 import type { OptionParser } from './options.js';
 import { tokenCount, usageLimit } from './token-count.js';
 import { describe, hasControlCharacters, userId } from './user-id.js';
+import { isValidatedRecordCommand } from './validated-command.js';
 import type {
   CycleRef,
   LeaseRef,
@@ -29,9 +30,10 @@ const MAX_EPOCH_MS = 8_640_000_000_000_000; // the largest Date
 
 const epochMs = integerOption(0, MAX_EPOCH_MS);
 
+const CYCLE_SPEC = { start: cycleStart, retainUntil: (v: unknown, f: string) => (v === null ? null : epochMs(v, f)) };
+
 const billingCycle: OptionParser<BillingCycle> = (value, field) => {
-  const spec = { start: cycleStart, retainUntil: (v: unknown, f: string) => (v === null ? null : epochMs(v, f)) };
-  const cycle = parseOptions(value, spec, { field, required: true });
+  const cycle = parseOptions(value, CYCLE_SPEC, { field, required: true });
   if (cycle.start === undefined) {
     throw new ValidationError('USAGE.INVALID_CYCLE_DATE', `${field}.start`, undefined, `${field}.start is required`);
   }
@@ -73,9 +75,10 @@ const storedKey: OptionParser<IdempotencyKey> = (value, field) => {
   return value as IdempotencyKey;
 };
 
+const DETAILS_SPEC = { cacheReadTokens: tokenCount, cacheWriteTokens: tokenCount, reasoningTokens: tokenCount };
+
 const usageDetails: OptionParser<UsageDetails> = (value, field) => {
-  const spec = { cacheReadTokens: tokenCount, cacheWriteTokens: tokenCount, reasoningTokens: tokenCount };
-  const d = parseOptions(value, spec, { field, required: true });
+  const d = parseOptions(value, DETAILS_SPEC, { field, required: true });
   const details: { -readonly [K in keyof UsageDetails]: number } = {};
   for (const name of ['cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens'] as const) {
     if (d[name] !== undefined) details[name] = d[name];
@@ -98,20 +101,23 @@ export function cycleRefFrom(value: unknown, field = 'ref'): CycleRef {
   return { userId: required(ref.userId, 'userId', userId), cycle: required(ref.cycle, 'cycle', cycleStart) };
 }
 
-/** Validates a `RecordUsageCommand`. */
+const RECORD_COMMAND_SPEC = {
+  userId,
+  cycle: billingCycle,
+  promptTokens: tokenCount,
+  completionTokens: tokenCount,
+  otherTokens: tokenCount,
+  idempotencyKeys,
+  dedupeWindowMs: integerOption(1, 366 * DAY_MS),
+  releaseLease: (v: unknown, f: string) => (v === null ? null : lease(v, f)),
+  rollupDay: cycleStart,
+  details: usageDetails,
+};
+
+/** Validates a `RecordUsageCommand`; one the domain built and marked (`validatedRecordCommand`) is returned as is. */
 export function recordCommandFrom(value: unknown, field = 'command'): RecordUsageCommand {
-  const spec = {
-    userId,
-    cycle: billingCycle,
-    promptTokens: tokenCount,
-    completionTokens: tokenCount,
-    otherTokens: tokenCount,
-    idempotencyKeys,
-    dedupeWindowMs: integerOption(1, 366 * DAY_MS),
-    releaseLease: (v: unknown, f: string) => (v === null ? null : lease(v, f)),
-    rollupDay: cycleStart,
-    details: usageDetails,
-  };
+  if (isValidatedRecordCommand(value)) return value;
+  const spec = RECORD_COMMAND_SPEC;
   const c = parseOptions(value, spec, { field, required: true });
   const command: RecordUsageCommand = {
     userId: required(c.userId, 'userId', userId),
