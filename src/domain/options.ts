@@ -49,12 +49,13 @@ export function parseOptions<S extends OptionsSpec>(value: unknown, spec: S, set
     throw new ValidationError(code, field, value, `${field} must be a plain object, got ${describeObject(value)}`);
   }
   const source = value as Record<string | symbol, unknown>;
-  for (const name of Reflect.ownKeys(source)) {
-    if (typeof name === 'symbol' || !Object.hasOwn(spec, name)) {
-      const known = Object.keys(spec).join(', ') || 'none';
-      throw new ValidationError(code, field, value, `${field} has an unknown option ${String(name)} (known: ${known})`);
-    }
+  // Reflect.ownKeys's order (string keys, then symbols) from two calls that are several times cheaper
+  // in V8 than Reflect.ownKeys itself (string names come from the enum cache).
+  for (const name of Object.getOwnPropertyNames(source)) {
+    if (!Object.hasOwn(spec, name)) throw unknownOption(code, field, value, spec, name);
   }
+  const symbols = Object.getOwnPropertySymbols(source);
+  if (symbols.length > 0) throw unknownOption(code, field, value, spec, symbols[0] as symbol);
   const parsed: Record<string, unknown> = {};
   // `for...in` over the spec (a plain literal: its own keys, in the order Object.entries gives) uses
   // V8's enum cache instead of building an array of pairs per call.
@@ -128,6 +129,11 @@ export function readOptions(value: unknown): ReadOptions {
 export function invalidOption(field: string, value: unknown, expected: string): ValidationError {
   const got = typeof value === 'number' ? String(value) : describe(value);
   return new ValidationError('USAGE.INVALID_OPTION', field, value, `${field} must be ${expected}, got ${got}`);
+}
+
+function unknownOption(code: UsageErrorCode, field: string, value: unknown, spec: OptionsSpec, name: string | symbol): ValidationError {
+  const known = Object.keys(spec).join(', ') || 'none';
+  return new ValidationError(code, field, value, `${field} has an unknown option ${String(name)} (known: ${known})`);
 }
 
 function isPlainObject(value: unknown): boolean {

@@ -43,18 +43,16 @@ const billingCycle: OptionParser<BillingCycle> = (value, field) => {
 
 const LEASE_ID = /^[\w-]{1,128}$/;
 
+const LEASE_SPEC = {
+  id: (v: unknown, f: string): string => {
+    if (typeof v === 'string' && LEASE_ID.test(v)) return v;
+    throw new ValidationError('USAGE.INVALID_RESERVATION', f, v, `${f} is not a lease id`);
+  },
+  tokens: (v: unknown, f: string) => tokenCount(v, f),
+};
+
 const lease: OptionParser<LeaseRef> = (value, field) => {
-  const parsed = parseOptions(
-    value,
-    {
-      id: (v, f) => {
-        if (typeof v === 'string' && LEASE_ID.test(v)) return v;
-        throw new ValidationError('USAGE.INVALID_RESERVATION', f, v, `${f} is not a lease id`);
-      },
-      tokens: (v, f) => tokenCount(v, f),
-    },
-    { field, required: true, code: 'USAGE.INVALID_RESERVATION' },
-  );
+  const parsed = parseOptions(value, LEASE_SPEC, { field, required: true, code: 'USAGE.INVALID_RESERVATION' });
   if (parsed.id === undefined || parsed.tokens === undefined) {
     throw new ValidationError('USAGE.INVALID_RESERVATION', field, value, `${field} needs an id and tokens`);
   }
@@ -95,9 +93,12 @@ function required<T>(value: T | undefined, field: string, parse: OptionParser<T>
   return value === undefined ? parse(undefined, field) : value;
 }
 
+// The specs are built once: parseOptions walks them on every call.
+const CYCLE_REF_SPEC = { userId, cycle: cycleStart };
+
 /** Validates a `CycleRef` (`{ userId, cycle }`). */
 export function cycleRefFrom(value: unknown, field = 'ref'): CycleRef {
-  const ref = parseOptions(value, { userId, cycle: cycleStart }, { field, required: true });
+  const ref = parseOptions(value, CYCLE_REF_SPEC, { field, required: true });
   return { userId: required(ref.userId, 'userId', userId), cycle: required(ref.cycle, 'cycle', cycleStart) };
 }
 
@@ -145,10 +146,15 @@ export function recordBatchFrom(value: unknown): RecordUsageCommand[] {
   return value.map((command, i) => recordCommandFrom(command, `commands[${i}]`));
 }
 
+const COMMAND_SETTINGS = { field: 'command', required: true } as const;
+const SET_LIMIT_SPEC = { userId, limit: usageLimit, cycle: (v: unknown, f: string) => (v === null ? null : billingCycle(v, f)) };
+const LEASE_MS = integerOption(1, DAY_MS);
+const RESERVE_SPEC = { userId, cycle: billingCycle, lease, leaseMs: LEASE_MS };
+const RELEASE_SPEC = { userId, cycle: cycleStart, lease };
+
 /** Validates a `SetLimitCommand`. */
 export function setLimitCommandFrom(value: unknown): SetLimitCommand {
-  const spec = { userId, limit: usageLimit, cycle: (v: unknown, f: string) => (v === null ? null : billingCycle(v, f)) };
-  const c = parseOptions(value, spec, { field: 'command', required: true });
+  const c = parseOptions(value, SET_LIMIT_SPEC, COMMAND_SETTINGS);
   return {
     userId: required(c.userId, 'userId', userId),
     limit: required(c.limit, 'limit', usageLimit),
@@ -158,19 +164,18 @@ export function setLimitCommandFrom(value: unknown): SetLimitCommand {
 
 /** Validates a `ReserveCommand`. */
 export function reserveCommandFrom(value: unknown): ReserveCommand {
-  const leaseMs = integerOption(1, DAY_MS);
-  const c = parseOptions(value, { userId, cycle: billingCycle, lease, leaseMs }, { field: 'command', required: true });
+  const c = parseOptions(value, RESERVE_SPEC, COMMAND_SETTINGS);
   return {
     userId: required(c.userId, 'userId', userId),
     cycle: required(c.cycle, 'cycle', billingCycle),
     lease: required(c.lease, 'lease', lease),
-    leaseMs: required(c.leaseMs, 'leaseMs', leaseMs),
+    leaseMs: required(c.leaseMs, 'leaseMs', LEASE_MS),
   };
 }
 
 /** Validates a `ReleaseCommand`. */
 export function releaseCommandFrom(value: unknown): ReleaseCommand {
-  const c = parseOptions(value, { userId, cycle: cycleStart, lease }, { field: 'command', required: true });
+  const c = parseOptions(value, RELEASE_SPEC, COMMAND_SETTINGS);
   return {
     userId: required(c.userId, 'userId', userId),
     cycle: required(c.cycle, 'cycle', cycleStart),
