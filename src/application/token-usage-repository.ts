@@ -16,6 +16,7 @@ import {
 import { tokenCount } from '../domain/token-count.js';
 import type { LimitCheck, LimitPolicy } from '../domain/limit-policy.js';
 import type { ActualUsage, ConsumeCheck, Reservation, ReserveResult } from '../domain/reservation.js';
+import { RECORD_ARGUMENTS } from '../domain/usage-accounting.js';
 import type { RecordUsageInput, UsageAccounting } from '../domain/usage-accounting.js';
 import { guardOptions } from '../domain/usage-guard.js';
 import type { GuardOptions, UsageGuard } from '../domain/usage-guard.js';
@@ -412,18 +413,18 @@ export class TokenUsageRepository {
     const started = performance.now();
     try {
       if (this.#closed) throw new StoreUnavailableError(operation, 'the repository is closed');
-      const { idempotencyKey } = parseOptions(options, RECORD_OPTIONS);
+      const idempotencyKey = options === undefined ? undefined : parseOptions(options, RECORD_OPTIONS).idempotencyKey;
       const withKey = idempotencyKey === undefined ? input : { ...input, idempotencyKey };
       let result: RecordResult | null;
       if (s.monitor === undefined) {
-        const pending = s.accounting.recordArguments(withKey);
+        const pending = s.accounting[RECORD_ARGUMENTS](withKey);
         const outcome = pending === null ? null : await pending;
         result = outcome === null ? null : { duplicate: outcome.duplicate, counters: outcome.counters, alerts: NO_ALERTS };
       } else {
         // The cycle is resolved once, so the record and its threshold check use the same one even
         // when the record straddles a cycle boundary.
         const cycleStartDate = s.calendar.resolve(input.cycleStartDate).start;
-        const pending = s.accounting.recordArguments({ ...withKey, cycleStartDate });
+        const pending = s.accounting[RECORD_ARGUMENTS]({ ...withKey, cycleStartDate });
         const outcome = pending === null ? null : await pending;
         result = outcome === null ? null : await this.#withAlerts(s, outcome, input.userId as string, cycleStartDate);
       }

@@ -36,6 +36,9 @@ const COUNT_FIELDS = ['promptTokens', 'completionTokens', 'unattributedTokens'];
 const PREPARE_SETTINGS = { field: 'input', required: true, definedWhenPresent: COUNT_FIELDS } as const;
 const NO_KEYS: readonly IdempotencyKey[] = Object.freeze([]);
 
+/** The facade's entry for a record it built from positional arguments (see `UsageAccounting[RECORD_ARGUMENTS]`). */
+export const RECORD_ARGUMENTS: unique symbol = Symbol('token-usage-repository/recordArguments');
+
 /** Records and reads token usage per user and billing cycle. */
 export class UsageAccounting {
   readonly #store: UsageStore;
@@ -72,18 +75,19 @@ export class UsageAccounting {
    * For the facade, which builds `input` itself from its positional arguments (so it is a plain
    * object holding only known fields, and each count it names is an own field): the same checks as
    * `record`, in the same order, without re-checking the object's shape. Throws `ValidationError`
-   * synchronously; `null` when every count is 0.
-   * @internal
+   * synchronously; `null` when every count is 0. Keyed by a symbol the package does not export, so
+   * callers outside it always go through `record`'s full checks.
    */
-  recordArguments(input: RecordUsageInput): Promise<RecordOutcome> | null {
-    // Mirrors parseOptions over RECORD_INPUT: fields in spec order, a count parsed when it is an own
-    // field (even `undefined`), any other field when it is not `undefined`.
-    const user = input.userId === undefined ? undefined : userId(input.userId, 'userId');
+  [RECORD_ARGUMENTS](input: RecordUsageInput): Promise<RecordOutcome> | null {
+    // Mirrors parseOptions over RECORD_INPUT: fields in spec order, each read once, a count parsed when
+    // it is an own field (even `undefined`), any other field when it is not `undefined`.
+    const { userId: rawUser, cycleStartDate: rawDate, idempotencyKey: rawKey } = input;
+    const user = rawUser === undefined ? undefined : userId(rawUser, 'userId');
     const prompt = Object.hasOwn(input, 'promptTokens') ? tokenCount(input.promptTokens, 'promptTokens') : undefined;
     const completion = Object.hasOwn(input, 'completionTokens') ? tokenCount(input.completionTokens, 'completionTokens') : undefined;
     const unattributed = Object.hasOwn(input, 'unattributedTokens') ? tokenCount(input.unattributedTokens, 'totalTokens') : undefined;
-    const cycleDate = input.cycleStartDate === undefined ? undefined : cycleStartOption(input.cycleStartDate, 'cycleStartDate');
-    const key = input.idempotencyKey === undefined ? undefined : idempotencyKeyOption(input.idempotencyKey, 'idempotencyKey');
+    const cycleDate = rawDate === undefined ? undefined : cycleStartOption(rawDate, 'cycleStartDate');
+    const key = rawKey === undefined ? undefined : idempotencyKeyOption(rawKey, 'idempotencyKey');
     const command = this.#command(user, prompt, completion, unattributed, cycleDate, key);
     return command === null ? null : this.#store.recordUsage(command);
   }

@@ -4,7 +4,7 @@ import { InMemoryUsageStore } from '../../src/adapters/memory/in-memory-usage-st
 import { CycleCalendar } from '../../src/domain/billing-cycle.js';
 import { isUsageError, ValidationError } from '../../src/domain/errors.js';
 import { recordCommandFrom } from '../../src/domain/store-commands.js';
-import { UsageAccounting } from '../../src/domain/usage-accounting.js';
+import { RECORD_ARGUMENTS, UsageAccounting } from '../../src/domain/usage-accounting.js';
 import type { RecordUsageInput } from '../../src/domain/usage-accounting.js';
 import { isValidatedRecordCommand, validatedRecordCommand } from '../../src/domain/validated-command.js';
 import type { RecordUsageCommand } from '../../src/ports/usage-store.js';
@@ -15,7 +15,7 @@ import { aUsageRecord } from '../support/mothers.js';
 /*
  * The domain marks the record commands it builds, and stores accept a marked command without checking
  * it again. Nothing but an untouched, frozen command from the domain may pass unchecked, and the
- * facade's own entry (`recordArguments`) must check exactly what `record` checks.
+ * facade's own entry (`UsageAccounting[RECORD_ARGUMENTS]`) must check exactly what `record` checks.
  */
 
 function setup(clock = new FakeClock('2024-01-15T12:00:00Z')): { store: InMemoryUsageStore; accounting: UsageAccounting } {
@@ -99,7 +99,7 @@ async function settle(run: () => Promise<unknown> | null): Promise<unknown> {
   }
 }
 
-describe('UsageAccounting.recordArguments (the facade entry)', () => {
+describe('UsageAccounting[RECORD_ARGUMENTS] (the facade entry)', () => {
   it('checks, refuses and writes exactly as record does, for any positional arguments', async () => {
     // The facade's input objects: a user id, the counts its method names (present even when undefined), a date, a key.
     // `undefined` often, as a missing positional argument is: it must be an error for a count, "none" for the rest.
@@ -122,7 +122,7 @@ describe('UsageAccounting.recordArguments (the facade entry)', () => {
         const fast = setup(clock);
         for (const value of inputs as RecordUsageInput[]) {
           const expected = await settle(() => reference.accounting.record(value));
-          expect(await settle(() => fast.accounting.recordArguments(value))).toEqual(expected);
+          expect(await settle(() => fast.accounting[RECORD_ARGUMENTS](value))).toEqual(expected);
           clock.advance(1_000);
         }
         expect([...fast.store.inspectRecords()]).toEqual([...reference.store.inspectRecords()]);
@@ -133,13 +133,13 @@ describe('UsageAccounting.recordArguments (the facade entry)', () => {
 
   it('throws a ValidationError synchronously and writes nothing', () => {
     const { store, accounting } = setup();
-    expect(() => accounting.recordArguments({ userId: 'bob', promptTokens: undefined })).toThrow(ValidationError);
+    expect(() => accounting[RECORD_ARGUMENTS]({ userId: 'bob', promptTokens: undefined })).toThrow(ValidationError);
     expect([...store.inspectRecords()]).toEqual([]);
   });
 
   it('returns null without touching the store when every count is 0', () => {
     const { store, accounting } = setup();
-    expect(accounting.recordArguments({ userId: 'bob', promptTokens: 0, completionTokens: 0 })).toBeNull();
+    expect(accounting[RECORD_ARGUMENTS]({ userId: 'bob', promptTokens: 0, completionTokens: 0 })).toBeNull();
     expect([...store.inspectRecords()]).toEqual([]);
   });
 });

@@ -78,7 +78,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     const now = this.#clock.now();
     const claims = command.idempotencyKeys.length === 0 ? NO_CLAIMS : command.idempotencyKeys.map((key) => `${command.userId}\u0000${key}`);
     const live = (claim: string): boolean => (this.#claimedKeys.get(claim) ?? 0) > now;
-    if (claims.length > 0 && claims.some(live)) {
+    if (claims !== NO_CLAIMS && claims.some(live)) {
       // As the Redis script: the other key names the same usage, so it is claimed too.
       for (const claim of claims) if (!live(claim)) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
       const entry = this.#entry(command.userId, command.cycle.start, false);
