@@ -207,11 +207,13 @@ export class CycleCalendar {
     const start = cycleStartDate === undefined || cycleStartDate === null ? this.currentStart(at) : cycleStart(cycleStartDate);
     if (start === this.#resolved?.start && at <= this.#resolvedUntil) return this.#resolved;
     const cycle: BillingCycle = Object.freeze({ start, retainUntil: this.retainUntil(start, at) });
-    // `retainUntil` depends on now only once now is past the cycle's end bound; until then the same
-    // (frozen) answer holds, and nearly every call asks for the current cycle.
+    // `retainUntil` depends on now only once now is past the cycle's end bound; before it, every instant
+    // gets the same (frozen) answer, and nearly every call asks for the current cycle. An answer
+    // computed past the bound is not reused (it was `at` + retention, right for that instant only).
     const { retentionCycles, policy } = this.#options;
+    const bound = retentionCycles === 0 ? Number.POSITIVE_INFINITY : this.#cycleEndUpperBound(start, NOMINAL_CYCLE_MS[policy]);
     this.#resolved = cycle;
-    this.#resolvedUntil = retentionCycles === 0 ? Number.POSITIVE_INFINITY : this.#cycleEndUpperBound(start, NOMINAL_CYCLE_MS[policy]);
+    this.#resolvedUntil = at <= bound ? bound : Number.NEGATIVE_INFINITY;
     return cycle;
   }
 

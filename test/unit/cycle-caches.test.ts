@@ -107,6 +107,15 @@ describe('CycleCalendar.resolve cache', () => {
     expect(calendar.resolve('2024-01-15').retainUntil).toBe(bound + 1 + 86_400_000);
   });
 
+  it('does not reuse an answer computed past the end bound when the clock steps back before it', () => {
+    const clock = new FakeClock('2024-01-17T00:00:10Z'); // 10 s past the end bound of 2024-01-15 (daily)
+    const options = { policy: 'daily', timeZone: 'UTC', retentionCycles: 1 } as const;
+    const calendar = new CycleCalendar(clock, options);
+    calendar.resolve('2024-01-15');
+    clock.set('2024-01-16T12:00:00Z');
+    expect(calendar.resolve('2024-01-15')).toEqual(fresh(options, clock.now()).resolve('2024-01-15'));
+  });
+
   it('returns frozen cycles', () => {
     const calendar = new CycleCalendar(new FakeClock(), { policy: 'monthly', timeZone: 'UTC', retentionCycles: 3 });
     const cycle = calendar.resolve();
