@@ -57,11 +57,10 @@ export function parseOptions<S extends OptionsSpec>(value: unknown, spec: S, set
   const symbols = Object.getOwnPropertySymbols(source);
   if (symbols.length > 0) throw unknownOption(code, field, value, spec, symbols[0] as symbol);
   const parsed: Record<string, unknown> = {};
-  // `for...in` over the spec (a plain literal: its own keys, in the order Object.entries gives) uses
-  // V8's enum cache instead of building an array of pairs per call.
-  for (const name in spec) {
-    if (!Object.hasOwn(spec, name)) continue;
-    const parse = spec[name] as OptionParser<unknown>;
+  const { names, parsers } = compiled(spec);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    const parse = parsers[i] as OptionParser<unknown>;
     let option: unknown;
     try {
       option = source[name];
@@ -129,6 +128,20 @@ export function readOptions(value: unknown): ReadOptions {
 export function invalidOption(field: string, value: unknown, expected: string): ValidationError {
   const got = typeof value === 'number' ? String(value) : describe(value);
   return new ValidationError('USAGE.INVALID_OPTION', field, value, `${field} must be ${expected}, got ${got}`);
+}
+
+// A spec's names and parsers as arrays (the order of Object.entries), built on its first use: every
+// spec is a module constant, never changed, and walking arrays beats walking the object per call.
+const COMPILED = new WeakMap<OptionsSpec, { readonly names: readonly string[]; readonly parsers: readonly OptionParser<unknown>[] }>();
+
+function compiled(spec: OptionsSpec): { readonly names: readonly string[]; readonly parsers: readonly OptionParser<unknown>[] } {
+  let entry = COMPILED.get(spec);
+  if (entry === undefined) {
+    const entries = Object.entries(spec);
+    entry = { names: entries.map(([name]) => name), parsers: entries.map(([, parse]) => parse) };
+    COMPILED.set(spec, entry);
+  }
+  return entry;
 }
 
 function unknownOption(code: UsageErrorCode, field: string, value: unknown, spec: OptionsSpec, name: string | symbol): ValidationError {
