@@ -16,6 +16,7 @@ import {
 import { tokenCount } from '../domain/token-count.js';
 import type { LimitCheck, LimitPolicy } from '../domain/limit-policy.js';
 import type { ActualUsage, ConsumeCheck, Reservation, ReserveResult } from '../domain/reservation.js';
+import { RECORD_ARGUMENTS } from '../domain/usage-accounting.js';
 import type { RecordUsageInput, UsageAccounting } from '../domain/usage-accounting.js';
 import { guardOptions } from '../domain/usage-guard.js';
 import type { GuardOptions, UsageGuard } from '../domain/usage-guard.js';
@@ -405,26 +406,36 @@ export class TokenUsageRepository {
     }
   }
 
-  /** `input` holds every count of the positional call, so a missing one (`undefined`) is an error, never 0. */
+  /**
+   * `input` holds every count of the positional call, so a missing one (`undefined`) is an error,
+   * never 0. The hot path: one async frame (no per-call closures), the same checks and metrics as `#run`.
+   */
   async #record(operation: string, input: RecordUsageInput, options: RecordOptions | undefined): Promise<RecordResult | null> {
-    return this.#run(
-      operation,
-      'record',
-      async (s) => {
-        const { idempotencyKey } = parseOptions(options, RECORD_OPTIONS);
-        const withKey = idempotencyKey === undefined ? input : { ...input, idempotencyKey };
-        if (s.monitor === undefined) {
-          const outcome = await s.accounting.record(withKey);
-          return outcome === null ? null : { duplicate: outcome.duplicate, counters: outcome.counters, alerts: NO_ALERTS };
-        }
+    const s = this.#servicesOrThrow(operation);
+    const started = performance.now();
+    try {
+      if (this.#closed) throw new StoreUnavailableError(operation, 'the repository is closed');
+      const idempotencyKey = options === undefined ? undefined : parseOptions(options, RECORD_OPTIONS).idempotencyKey;
+      const withKey = idempotencyKey === undefined ? input : { ...input, idempotencyKey };
+      let result: RecordResult | null;
+      if (s.monitor === undefined) {
+        const pending = s.accounting[RECORD_ARGUMENTS](withKey);
+        const outcome = pending === null ? null : await pending;
+        result = outcome === null ? null : { duplicate: outcome.duplicate, counters: outcome.counters, alerts: NO_ALERTS };
+      } else {
         // The cycle is resolved once, so the record and its threshold check use the same one even
         // when the record straddles a cycle boundary.
         const cycleStartDate = s.calendar.resolve(input.cycleStartDate).start;
-        const outcome = await s.accounting.record({ ...withKey, cycleStartDate });
-        return outcome === null ? null : this.#withAlerts(s, outcome, input.userId as string, cycleStartDate);
-      },
-      (result) => (result === null ? 'ok' : duplicateOrOk(result)),
-    );
+        const pending = s.accounting[RECORD_ARGUMENTS]({ ...withKey, cycleStartDate });
+        const outcome = pending === null ? null : await pending;
+        result = outcome === null ? null : await this.#withAlerts(s, outcome, input.userId as string, cycleStartDate);
+      }
+      s.metrics.operation('record', result === null ? 'ok' : duplicateOrOk(result), (performance.now() - started) / 1000);
+      return result;
+    } catch (error) {
+      this.#failed(s, operation, 'record', started, error);
+      throw error;
+    }
   }
 
   /**
@@ -450,28 +461,33 @@ export class TokenUsageRepository {
   ): Promise<T> {
     const services = this.#servicesOrThrow(operation);
     const started = performance.now();
-    const seconds = (): number => (performance.now() - started) / 1000;
     try {
       if (this.#closed) throw new StoreUnavailableError(operation, 'the repository is closed');
       const value = await action(services);
-      services.metrics.operation(metric, outcomeOf(value), seconds());
+      services.metrics.operation(metric, outcomeOf(value), (performance.now() - started) / 1000);
       return value;
     } catch (error) {
-      if (error instanceof ValidationError) {
-        services.metrics.operation(metric, 'invalid', seconds());
-        services.logger.debug({ operation, code: error.code, field: error.field }, 'rejected invalid input');
-      } else if (error instanceof QuotaExceededError) {
-        services.metrics.operation(metric, 'denied', seconds());
-        services.logger.debug({ operation, reason: error.reason }, 'quota exceeded');
-      } else {
-        services.metrics.operation(metric, 'error', seconds());
-        // A guarded call's own errors are the caller's business; ours and unexpected ones are logged.
-        if (error instanceof UsageError || (operation !== 'guard' && operation !== 'guardStream')) {
-          const { code, name, message } = error as { code?: string; name?: string; message?: string };
-          services.logger.error({ operation, err: { code, name, message } }, 'token usage operation failed');
-        }
-      }
+      this.#failed(services, operation, metric, started, error);
       throw error;
+    }
+  }
+
+  /** Counts and logs a failed operation (the caller rethrows `error`). */
+  #failed(services: TokenUsageServices, operation: string, metric: OperationName, started: number, error: unknown): void {
+    const seconds = (performance.now() - started) / 1000;
+    if (error instanceof ValidationError) {
+      services.metrics.operation(metric, 'invalid', seconds);
+      services.logger.debug({ operation, code: error.code, field: error.field }, 'rejected invalid input');
+    } else if (error instanceof QuotaExceededError) {
+      services.metrics.operation(metric, 'denied', seconds);
+      services.logger.debug({ operation, reason: error.reason }, 'quota exceeded');
+    } else {
+      services.metrics.operation(metric, 'error', seconds);
+      // A guarded call's own errors are the caller's business; ours and unexpected ones are logged.
+      if (error instanceof UsageError || (operation !== 'guard' && operation !== 'guardStream')) {
+        const { code, name, message } = error as { code?: string; name?: string; message?: string };
+        services.logger.error({ operation, err: { code, name, message } }, 'token usage operation failed');
+      }
     }
   }
 }

@@ -27,8 +27,14 @@ const NOMINAL_CYCLE_MS: Record<CyclePolicy, number> = {
   monthly: 31 * DAY_MS,
 };
 
+// Dates that passed `cycleStart` (whether a string is a calendar date never changes): nearly every
+// call names one of a few dates, and the shape and calendar check is most of a record's validation.
+const VALID_DATES = new Set<string>();
+const MAX_VALID_DATES = 4_096;
+
 /** Validates a cycle start date; throws `ValidationError` (`USAGE.INVALID_CYCLE_DATE`). */
 export function cycleStart(value: unknown, field = 'cycleStartDate'): CycleStart {
+  if (typeof value === 'string' && VALID_DATES.has(value)) return value as CycleStart;
   if (typeof value !== 'string') {
     throw new ValidationError(
       'USAGE.INVALID_CYCLE_DATE',
@@ -45,6 +51,8 @@ export function cycleStart(value: unknown, field = 'cycleStartDate'): CycleStart
   if (year < 1000 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) {
     throw new ValidationError('USAGE.INVALID_CYCLE_DATE', field, value, `${field} is not a calendar date: ${value}`);
   }
+  if (VALID_DATES.size >= MAX_VALID_DATES) VALID_DATES.clear(); // bounded: a backfill over years must not grow it forever
+  VALID_DATES.add(value);
   return value as CycleStart;
 }
 
@@ -139,6 +147,11 @@ export class CycleCalendar {
     }
   }
 
+  /** The calendar clock's reading (epoch ms), to pass the same instant to several of its methods. */
+  now(): number {
+    return this.#clock.now();
+  }
+
   /** The IANA time zone cycles and days start in. */
   get timeZone(): string {
     return this.#options.timeZone;
@@ -186,22 +199,37 @@ export class CycleCalendar {
   #lastDayStart: CycleStart | undefined;
   #lastDayValue: CycleStart | undefined;
 
-  /** Validates an explicit cycle date or, when it is `undefined` or `null`, picks the current cycle. */
-  resolve(cycleStartDate?: unknown): BillingCycle {
-    const start = cycleStartDate === undefined || cycleStartDate === null ? this.currentStart() : cycleStart(cycleStartDate);
-    return { start, retainUntil: this.retainUntil(start) };
+  /**
+   * Validates an explicit cycle date or, when it is `undefined` or `null`, picks the current cycle
+   * (at `at`, default now). The answer is frozen.
+   */
+  resolve(cycleStartDate?: unknown, at: number = this.#clock.now()): BillingCycle {
+    const start = cycleStartDate === undefined || cycleStartDate === null ? this.currentStart(at) : cycleStart(cycleStartDate);
+    if (start === this.#resolved?.start && at <= this.#resolvedUntil) return this.#resolved;
+    const cycle: BillingCycle = Object.freeze({ start, retainUntil: this.retainUntil(start, at) });
+    // `retainUntil` depends on now only once now is past the cycle's end bound; before it, every instant
+    // gets the same (frozen) answer, and nearly every call asks for the current cycle. An answer
+    // computed past the bound is not reused (it was `at` + retention, right for that instant only).
+    const { retentionCycles, policy } = this.#options;
+    const bound = retentionCycles === 0 ? Number.POSITIVE_INFINITY : this.#cycleEndUpperBound(start, NOMINAL_CYCLE_MS[policy]);
+    this.#resolved = cycle;
+    this.#resolvedUntil = at <= bound ? bound : Number.NEGATIVE_INFINITY;
+    return cycle;
   }
+
+  #resolved: BillingCycle | undefined;
+  #resolvedUntil = Number.NEGATIVE_INFINITY;
 
   /**
    * Epoch ms until which a cycle's data is kept: `retentionCycles` nominal cycle lengths (1, 7 or 31
    * days) after the later of the cycle's end and now, plus a day of slack for time-zone offsets, so a
    * late write to an old cycle is never expired at once.
    */
-  retainUntil(start: CycleStart): number | null {
+  retainUntil(start: CycleStart, at: number = this.#clock.now()): number | null {
     const { retentionCycles, policy } = this.#options;
     if (retentionCycles === 0) return null;
     const nominal = NOMINAL_CYCLE_MS[policy];
-    return Math.max(this.#cycleEndUpperBound(start, nominal), this.#clock.now()) + retentionCycles * nominal;
+    return Math.max(this.#cycleEndUpperBound(start, nominal), at) + retentionCycles * nominal;
   }
 
   /** The cycle's start + one nominal cycle + a day; memoised for the last cycle asked (the common case). */

@@ -49,14 +49,18 @@ export function parseOptions<S extends OptionsSpec>(value: unknown, spec: S, set
     throw new ValidationError(code, field, value, `${field} must be a plain object, got ${describeObject(value)}`);
   }
   const source = value as Record<string | symbol, unknown>;
-  for (const name of Reflect.ownKeys(source)) {
-    if (typeof name === 'symbol' || !Object.hasOwn(spec, name)) {
-      const known = Object.keys(spec).join(', ') || 'none';
-      throw new ValidationError(code, field, value, `${field} has an unknown option ${String(name)} (known: ${known})`);
-    }
+  // Reflect.ownKeys's order (string keys, then symbols) from two calls that are several times cheaper
+  // in V8 than Reflect.ownKeys itself (string names come from the enum cache).
+  for (const name of Object.getOwnPropertyNames(source)) {
+    if (!Object.hasOwn(spec, name)) throw unknownOption(code, field, value, spec, name);
   }
+  const symbols = Object.getOwnPropertySymbols(source);
+  if (symbols.length > 0) throw unknownOption(code, field, value, spec, symbols[0] as symbol);
   const parsed: Record<string, unknown> = {};
-  for (const [name, parse] of Object.entries(spec)) {
+  const { names, parsers } = compiled(spec);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    const parse = parsers[i] as OptionParser<unknown>;
     let option: unknown;
     try {
       option = source[name];
@@ -124,6 +128,25 @@ export function readOptions(value: unknown): ReadOptions {
 export function invalidOption(field: string, value: unknown, expected: string): ValidationError {
   const got = typeof value === 'number' ? String(value) : describe(value);
   return new ValidationError('USAGE.INVALID_OPTION', field, value, `${field} must be ${expected}, got ${got}`);
+}
+
+// A spec's names and parsers as arrays (the order of Object.entries), built on its first use: every
+// spec is a module constant, never changed, and walking arrays beats walking the object per call.
+const COMPILED = new WeakMap<OptionsSpec, { readonly names: readonly string[]; readonly parsers: readonly OptionParser<unknown>[] }>();
+
+function compiled(spec: OptionsSpec): { readonly names: readonly string[]; readonly parsers: readonly OptionParser<unknown>[] } {
+  let entry = COMPILED.get(spec);
+  if (entry === undefined) {
+    const entries = Object.entries(spec);
+    entry = { names: entries.map(([name]) => name), parsers: entries.map(([, parse]) => parse) };
+    COMPILED.set(spec, entry);
+  }
+  return entry;
+}
+
+function unknownOption(code: UsageErrorCode, field: string, value: unknown, spec: OptionsSpec, name: string | symbol): ValidationError {
+  const known = Object.keys(spec).join(', ') || 'none';
+  return new ValidationError(code, field, value, `${field} has an unknown option ${String(name)} (known: ${known})`);
 }
 
 function isPlainObject(value: unknown): boolean {

@@ -7,6 +7,7 @@ import { integerOption, invalidOption, parseOptions } from './options.js';
 import type { OptionParser } from './options.js';
 import { tokenCount, usageLimit } from './token-count.js';
 import { describe, hasControlCharacters, userId } from './user-id.js';
+import { isValidatedRecordCommand } from './validated-command.js';
 import type {
   CycleRef,
   LeaseRef,
@@ -29,9 +30,10 @@ const MAX_EPOCH_MS = 8_640_000_000_000_000; // the largest Date
 
 const epochMs = integerOption(0, MAX_EPOCH_MS);
 
+const CYCLE_SPEC = { start: cycleStart, retainUntil: (v: unknown, f: string) => (v === null ? null : epochMs(v, f)) };
+
 const billingCycle: OptionParser<BillingCycle> = (value, field) => {
-  const spec = { start: cycleStart, retainUntil: (v: unknown, f: string) => (v === null ? null : epochMs(v, f)) };
-  const cycle = parseOptions(value, spec, { field, required: true });
+  const cycle = parseOptions(value, CYCLE_SPEC, { field, required: true });
   if (cycle.start === undefined) {
     throw new ValidationError('USAGE.INVALID_CYCLE_DATE', `${field}.start`, undefined, `${field}.start is required`);
   }
@@ -41,18 +43,16 @@ const billingCycle: OptionParser<BillingCycle> = (value, field) => {
 
 const LEASE_ID = /^[\w-]{1,128}$/;
 
+const LEASE_SPEC = {
+  id: (v: unknown, f: string): string => {
+    if (typeof v === 'string' && LEASE_ID.test(v)) return v;
+    throw new ValidationError('USAGE.INVALID_RESERVATION', f, v, `${f} is not a lease id`);
+  },
+  tokens: (v: unknown, f: string) => tokenCount(v, f),
+};
+
 const lease: OptionParser<LeaseRef> = (value, field) => {
-  const parsed = parseOptions(
-    value,
-    {
-      id: (v, f) => {
-        if (typeof v === 'string' && LEASE_ID.test(v)) return v;
-        throw new ValidationError('USAGE.INVALID_RESERVATION', f, v, `${f} is not a lease id`);
-      },
-      tokens: (v, f) => tokenCount(v, f),
-    },
-    { field, required: true, code: 'USAGE.INVALID_RESERVATION' },
-  );
+  const parsed = parseOptions(value, LEASE_SPEC, { field, required: true, code: 'USAGE.INVALID_RESERVATION' });
   if (parsed.id === undefined || parsed.tokens === undefined) {
     throw new ValidationError('USAGE.INVALID_RESERVATION', field, value, `${field} needs an id and tokens`);
   }
@@ -73,9 +73,10 @@ const storedKey: OptionParser<IdempotencyKey> = (value, field) => {
   return value as IdempotencyKey;
 };
 
+const DETAILS_SPEC = { cacheReadTokens: tokenCount, cacheWriteTokens: tokenCount, reasoningTokens: tokenCount };
+
 const usageDetails: OptionParser<UsageDetails> = (value, field) => {
-  const spec = { cacheReadTokens: tokenCount, cacheWriteTokens: tokenCount, reasoningTokens: tokenCount };
-  const d = parseOptions(value, spec, { field, required: true });
+  const d = parseOptions(value, DETAILS_SPEC, { field, required: true });
   const details: { -readonly [K in keyof UsageDetails]: number } = {};
   for (const name of ['cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens'] as const) {
     if (d[name] !== undefined) details[name] = d[name];
@@ -92,26 +93,32 @@ function required<T>(value: T | undefined, field: string, parse: OptionParser<T>
   return value === undefined ? parse(undefined, field) : value;
 }
 
+// The specs are built once: parseOptions walks them on every call.
+const CYCLE_REF_SPEC = { userId, cycle: cycleStart };
+
 /** Validates a `CycleRef` (`{ userId, cycle }`). */
 export function cycleRefFrom(value: unknown, field = 'ref'): CycleRef {
-  const ref = parseOptions(value, { userId, cycle: cycleStart }, { field, required: true });
+  const ref = parseOptions(value, CYCLE_REF_SPEC, { field, required: true });
   return { userId: required(ref.userId, 'userId', userId), cycle: required(ref.cycle, 'cycle', cycleStart) };
 }
 
-/** Validates a `RecordUsageCommand`. */
+const RECORD_COMMAND_SPEC = {
+  userId,
+  cycle: billingCycle,
+  promptTokens: tokenCount,
+  completionTokens: tokenCount,
+  otherTokens: tokenCount,
+  idempotencyKeys,
+  dedupeWindowMs: integerOption(1, 366 * DAY_MS),
+  releaseLease: (v: unknown, f: string) => (v === null ? null : lease(v, f)),
+  rollupDay: cycleStart,
+  details: usageDetails,
+};
+
+/** Validates a `RecordUsageCommand`; one the domain built and marked (`validatedRecordCommand`) is returned as is. */
 export function recordCommandFrom(value: unknown, field = 'command'): RecordUsageCommand {
-  const spec = {
-    userId,
-    cycle: billingCycle,
-    promptTokens: tokenCount,
-    completionTokens: tokenCount,
-    otherTokens: tokenCount,
-    idempotencyKeys,
-    dedupeWindowMs: integerOption(1, 366 * DAY_MS),
-    releaseLease: (v: unknown, f: string) => (v === null ? null : lease(v, f)),
-    rollupDay: cycleStart,
-    details: usageDetails,
-  };
+  if (isValidatedRecordCommand(value)) return value;
+  const spec = RECORD_COMMAND_SPEC;
   const c = parseOptions(value, spec, { field, required: true });
   const command: RecordUsageCommand = {
     userId: required(c.userId, 'userId', userId),
@@ -139,10 +146,15 @@ export function recordBatchFrom(value: unknown): RecordUsageCommand[] {
   return value.map((command, i) => recordCommandFrom(command, `commands[${i}]`));
 }
 
+const COMMAND_SETTINGS = { field: 'command', required: true } as const;
+const SET_LIMIT_SPEC = { userId, limit: usageLimit, cycle: (v: unknown, f: string) => (v === null ? null : billingCycle(v, f)) };
+const LEASE_MS = integerOption(1, DAY_MS);
+const RESERVE_SPEC = { userId, cycle: billingCycle, lease, leaseMs: LEASE_MS };
+const RELEASE_SPEC = { userId, cycle: cycleStart, lease };
+
 /** Validates a `SetLimitCommand`. */
 export function setLimitCommandFrom(value: unknown): SetLimitCommand {
-  const spec = { userId, limit: usageLimit, cycle: (v: unknown, f: string) => (v === null ? null : billingCycle(v, f)) };
-  const c = parseOptions(value, spec, { field: 'command', required: true });
+  const c = parseOptions(value, SET_LIMIT_SPEC, COMMAND_SETTINGS);
   return {
     userId: required(c.userId, 'userId', userId),
     limit: required(c.limit, 'limit', usageLimit),
@@ -152,19 +164,18 @@ export function setLimitCommandFrom(value: unknown): SetLimitCommand {
 
 /** Validates a `ReserveCommand`. */
 export function reserveCommandFrom(value: unknown): ReserveCommand {
-  const leaseMs = integerOption(1, DAY_MS);
-  const c = parseOptions(value, { userId, cycle: billingCycle, lease, leaseMs }, { field: 'command', required: true });
+  const c = parseOptions(value, RESERVE_SPEC, COMMAND_SETTINGS);
   return {
     userId: required(c.userId, 'userId', userId),
     cycle: required(c.cycle, 'cycle', billingCycle),
     lease: required(c.lease, 'lease', lease),
-    leaseMs: required(c.leaseMs, 'leaseMs', leaseMs),
+    leaseMs: required(c.leaseMs, 'leaseMs', LEASE_MS),
   };
 }
 
 /** Validates a `ReleaseCommand`. */
 export function releaseCommandFrom(value: unknown): ReleaseCommand {
-  const c = parseOptions(value, { userId, cycle: cycleStart, lease }, { field: 'command', required: true });
+  const c = parseOptions(value, RELEASE_SPEC, COMMAND_SETTINGS);
   return {
     userId: required(c.userId, 'userId', userId),
     cycle: required(c.cycle, 'cycle', cycleStart),

@@ -1,10 +1,13 @@
-import type { CycleCalendar } from './billing-cycle.js';
+import type { CycleCalendar, CycleStart } from './billing-cycle.js';
 import { ValidationError } from './errors.js';
 import { tokenCount } from './token-count.js';
 import type { TokenCount } from './token-count.js';
 import { userId } from './user-id.js';
+import type { UserId } from './user-id.js';
 import { callerIdempotencyKey } from './idempotency.js';
+import type { IdempotencyKey } from './idempotency.js';
 import { cycleStartOption, idempotencyKeyOption, parseOptions, readOptions } from './options.js';
+import { validatedRecordCommand } from './validated-command.js';
 import type { ReadOptions, RecordOutcome, RecordUsageCommand, UsageCounters, UsageDetails, UsageStore } from '../ports/usage-store.js';
 
 /** Usage to record; unvalidated input straight from the caller. */
@@ -30,6 +33,11 @@ const RECORD_INPUT = {
   idempotencyKey: idempotencyKeyOption,
 } as const;
 const COUNT_FIELDS = ['promptTokens', 'completionTokens', 'unattributedTokens'];
+const PREPARE_SETTINGS = { field: 'input', required: true, definedWhenPresent: COUNT_FIELDS } as const;
+const NO_KEYS: readonly IdempotencyKey[] = Object.freeze([]);
+
+/** The facade's entry for a record it built from positional arguments (see `UsageAccounting[RECORD_ARGUMENTS]`). */
+export const RECORD_ARGUMENTS: unique symbol = Symbol('token-usage-repository/recordArguments');
 
 /** Records and reads token usage per user and billing cycle. */
 export class UsageAccounting {
@@ -56,16 +64,47 @@ export class UsageAccounting {
   /**
    * Validates a record and builds the store command, without writing: `null` when every count is 0.
    * Throws `ValidationError` on bad input. (The buffered recorder uses this, then writes in batches.)
+   * The command is frozen and marked as validated, so the store does not check it again.
    */
   prepare(input: RecordUsageInput): RecordUsageCommand | null {
-    const fields = parseOptions(input, RECORD_INPUT, { field: 'input', required: true, definedWhenPresent: COUNT_FIELDS });
-    const user = userId(fields.userId);
-    const idempotencyKey = callerIdempotencyKey(fields.idempotencyKey);
-    const zero = 0 as TokenCount;
-    const prompt = fields.promptTokens ?? zero;
-    const completion = fields.completionTokens ?? zero;
-    const unattributed = fields.unattributedTokens ?? zero;
-    const cycle = this.#calendar.resolve(fields.cycleStartDate);
+    const f = parseOptions(input, RECORD_INPUT, PREPARE_SETTINGS);
+    return this.#command(f.userId, f.promptTokens, f.completionTokens, f.unattributedTokens, f.cycleStartDate, f.idempotencyKey);
+  }
+
+  /**
+   * For the facade, which builds `input` itself from its positional arguments (so it is a plain
+   * object holding only known fields, and each count it names is an own field): the same checks as
+   * `record`, in the same order, without re-checking the object's shape. Throws `ValidationError`
+   * synchronously; `null` when every count is 0. Keyed by a symbol the package does not export, so
+   * callers outside it always go through `record`'s full checks.
+   */
+  [RECORD_ARGUMENTS](input: RecordUsageInput): Promise<RecordOutcome> | null {
+    // Mirrors parseOptions over RECORD_INPUT: fields in spec order, each read once, a count parsed when
+    // it is an own field (even `undefined`), any other field when it is not `undefined`.
+    const { userId: rawUser, cycleStartDate: rawDate, idempotencyKey: rawKey } = input;
+    const user = rawUser === undefined ? undefined : userId(rawUser, 'userId');
+    const prompt = Object.hasOwn(input, 'promptTokens') ? tokenCount(input.promptTokens, 'promptTokens') : undefined;
+    const completion = Object.hasOwn(input, 'completionTokens') ? tokenCount(input.completionTokens, 'completionTokens') : undefined;
+    const unattributed = Object.hasOwn(input, 'unattributedTokens') ? tokenCount(input.unattributedTokens, 'totalTokens') : undefined;
+    const cycleDate = rawDate === undefined ? undefined : cycleStartOption(rawDate, 'cycleStartDate');
+    const key = rawKey === undefined ? undefined : idempotencyKeyOption(rawKey, 'idempotencyKey');
+    const command = this.#command(user, prompt, completion, unattributed, cycleDate, key);
+    return command === null ? null : this.#store.recordUsage(command);
+  }
+
+  /** The command of validated fields (`undefined` when absent); the user id and the key are checked here. */
+  #command(
+    user: UserId | undefined,
+    prompt: TokenCount = 0 as TokenCount,
+    completion: TokenCount = 0 as TokenCount,
+    unattributed: TokenCount = 0 as TokenCount,
+    cycleStartDate: CycleStart | undefined,
+    key: string | undefined,
+  ): RecordUsageCommand | null {
+    const validUser = user ?? userId(user); // absent: the error a missing user id gets
+    const idempotencyKey = callerIdempotencyKey(key);
+    const now = this.#calendar.now(); // one clock read for the cycle, its retention and the rollup day
+    const cycle = this.#calendar.resolve(cycleStartDate, now);
     const total = prompt + completion + unattributed;
     if (!Number.isSafeInteger(total)) {
       throw new ValidationError(
@@ -76,17 +115,17 @@ export class UsageAccounting {
       );
     }
     if (total === 0) return null;
-    return {
-      userId: user,
+    return validatedRecordCommand({
+      userId: validUser,
       cycle,
       promptTokens: prompt,
       completionTokens: completion,
       otherTokens: unattributed,
-      idempotencyKeys: idempotencyKey === undefined ? [] : [idempotencyKey],
+      idempotencyKeys: idempotencyKey === undefined ? NO_KEYS : Object.freeze([idempotencyKey]),
       dedupeWindowMs: this.#dedupeWindowMs,
       releaseLease: null,
-      rollupDay: this.#calendar.rollupDay(cycle.start),
-    };
+      rollupDay: this.#calendar.rollupDay(cycle.start, now),
+    });
   }
 
   /** How long idempotency keys stay claimed, in ms. */

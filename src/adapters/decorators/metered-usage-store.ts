@@ -28,7 +28,15 @@ export class MeteredUsageStore implements UsageStore {
   }
 
   async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
-    const outcome = await this.#observe(this.#inner.recordUsage(command));
+    // Awaited here rather than through #observe: one async frame on the hot path, the same counting.
+    const pending = this.#inner.recordUsage(command);
+    let outcome: RecordOutcome;
+    try {
+      outcome = await pending;
+    } catch (error) {
+      this.#metrics.storeError(kindOf(error));
+      throw error;
+    }
     if (!outcome.duplicate) this.#count(command);
     return outcome;
   }

@@ -49,6 +49,9 @@ interface CycleEntry {
   claimedThresholds: Set<number>;
   /** The daily rollup (the Redis `:daily` hash): usage recorded into this cycle per day. */
   daily: Map<CycleStart, { promptTokens: number; completionTokens: number; totalTokens: number }>;
+  /** The day of `daily` written last and its counters (the same object): nearly every record adds to it. */
+  lastDay: CycleStart | undefined;
+  lastDayUsage: { promptTokens: number; completionTokens: number; totalTokens: number } | undefined;
 }
 
 /**
@@ -58,7 +61,8 @@ interface CycleEntry {
  */
 export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthProbe {
   readonly #clock: Clock;
-  readonly #cycles = new Map<string, CycleEntry>();
+  // Per user, then per cycle: a lookup by the caller's own id string, no `user + cycle` key built per call.
+  readonly #cycles = new Map<UserId, Map<CycleStart, CycleEntry>>();
   readonly #standingLimits = new Map<UserId, number>();
   readonly #claimedKeys = new Map<string, number>();
   #sweepClaimsAt = 1_024;
@@ -72,40 +76,49 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     const command = recordCommandFrom(recordCommand);
     this.#assertOpen('recordUsage');
     const now = this.#clock.now();
-    const claims = command.idempotencyKeys.map((key) => `${command.userId}\u0000${key}`);
+    const claims = command.idempotencyKeys.length === 0 ? NO_CLAIMS : command.idempotencyKeys.map((key) => `${command.userId}\u0000${key}`);
     const live = (claim: string): boolean => (this.#claimedKeys.get(claim) ?? 0) > now;
-    if (claims.some(live)) {
+    if (claims !== NO_CLAIMS && claims.some(live)) {
       // As the Redis script: the other key names the same usage, so it is claimed too.
       for (const claim of claims) if (!live(claim)) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
       const entry = this.#entry(command.userId, command.cycle.start, false);
       if (command.releaseLease !== null && entry !== undefined) dropLease(entry, leaseMember(command.releaseLease));
       return { duplicate: true, counters: counters(entry ?? EMPTY) };
     }
-    const before = this.#entry(command.userId, command.cycle.start, false) ?? EMPTY_ENTRY;
+    const found = this.#entry(command.userId, command.cycle.start, false, now);
+    const before = found ?? EMPTY_ENTRY;
     const added = command.promptTokens + command.completionTokens + command.otherTokens;
-    const overflow = (
-      [
-        ['prompt_tokens', before.promptTokens + command.promptTokens],
-        ['completion_tokens', before.completionTokens + command.completionTokens],
-        ['other_tokens', before.otherTokens + command.otherTokens],
-        ['total_tokens', before.totalTokens + added],
-      ] as const
-    ).find(([, after]) => after > Number.MAX_SAFE_INTEGER);
+    const overflow =
+      before.promptTokens + command.promptTokens > Number.MAX_SAFE_INTEGER
+        ? 'prompt_tokens'
+        : before.completionTokens + command.completionTokens > Number.MAX_SAFE_INTEGER
+          ? 'completion_tokens'
+          : before.otherTokens + command.otherTokens > Number.MAX_SAFE_INTEGER
+            ? 'other_tokens'
+            : before.totalTokens + added > Number.MAX_SAFE_INTEGER
+              ? 'total_tokens'
+              : undefined;
     if (overflow !== undefined) {
       const key = `memory:${command.userId}:${command.cycle.start}`;
-      throw new CorruptUsageDataError(key, overflow[0], `${key} field ${overflow[0]} would pass ${Number.MAX_SAFE_INTEGER}; nothing was written`);
+      throw new CorruptUsageDataError(key, overflow, `${key} field ${overflow} would pass ${Number.MAX_SAFE_INTEGER}; nothing was written`);
     }
-    const entry = this.#entry(command.userId, command.cycle.start, true);
+    const entry = found ?? this.#entry(command.userId, command.cycle.start, true, now);
     entry.promptTokens += command.promptTokens;
     entry.completionTokens += command.completionTokens;
     entry.otherTokens += command.otherTokens;
     entry.totalTokens += added;
-    const day = entry.daily.get(command.rollupDay) ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
-    day.promptTokens += command.promptTokens;
-    day.completionTokens += command.completionTokens;
-    day.totalTokens += added;
-    entry.daily.set(command.rollupDay, day);
-    for (const name of DETAIL_NAMES) entry.details[name] += command.details?.[name] ?? 0;
+    const day = entry.lastDay === command.rollupDay ? entry.lastDayUsage : entry.daily.get(command.rollupDay);
+    if (day === undefined) {
+      const usage = { promptTokens: command.promptTokens, completionTokens: command.completionTokens, totalTokens: added };
+      entry.daily.set(command.rollupDay, usage);
+      entry.lastDay = command.rollupDay;
+      entry.lastDayUsage = usage;
+    } else {
+      day.promptTokens += command.promptTokens;
+      day.completionTokens += command.completionTokens;
+      day.totalTokens += added;
+    }
+    if (command.details !== undefined) for (const name of DETAIL_NAMES) entry.details[name] += command.details[name] ?? 0;
     if (command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
     if (command.releaseLease !== null) dropLease(entry, leaseMember(command.releaseLease));
     for (const claim of claims) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
@@ -154,6 +167,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     entry.details = { cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 };
     entry.claimedThresholds.clear();
     entry.daily.clear();
+    entry.lastDay = entry.lastDayUsage = undefined;
   }
 
   async setLimit(setLimitCommand: SetLimitCommand): Promise<void> {
@@ -232,9 +246,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
   async alertedCycles(user: UserId): Promise<CycleStart[]> {
     this.#assertOpen('alertedCycles');
     const cycles: CycleStart[] = [];
-    for (const [key, entry] of this.#cycles) {
-      const [owner, cycle] = key.split('\u0000') as [UserId, CycleStart];
-      if (owner === user && entry.claimedThresholds.size > 0 && this.#entry(owner, cycle, false) !== undefined) cycles.push(cycle);
+    for (const [cycle, entry] of this.#cycles.get(user) ?? []) {
+      if (entry.claimedThresholds.size > 0 && this.#entry(user, cycle, false) !== undefined) cycles.push(cycle);
     }
     return cycles;
   }
@@ -248,13 +261,13 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     this.#closed = true;
   }
 
-  #entry(user: UserId, cycle: CycleStart, create: true): CycleEntry;
-  #entry(user: UserId, cycle: CycleStart, create: boolean): CycleEntry | undefined;
-  #entry(user: UserId, cycle: CycleStart, create: boolean): CycleEntry | undefined {
-    const key = cycleKey(user, cycle);
-    let entry = this.#cycles.get(key);
-    if (entry !== undefined && entry.retainUntil !== null && this.#clock.now() >= entry.retainUntil) {
-      this.#cycles.delete(key);
+  #entry(user: UserId, cycle: CycleStart, create: true, now?: number): CycleEntry;
+  #entry(user: UserId, cycle: CycleStart, create: boolean, now?: number): CycleEntry | undefined;
+  #entry(user: UserId, cycle: CycleStart, create: boolean, now?: number): CycleEntry | undefined {
+    let cycles = this.#cycles.get(user);
+    let entry = cycles?.get(cycle);
+    if (entry !== undefined && entry.retainUntil !== null && (now ?? this.#clock.now()) >= entry.retainUntil) {
+      cycles?.delete(cycle);
       entry = undefined;
     }
     if (entry === undefined && create) {
@@ -270,10 +283,22 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
         leaseTotal: 0,
         claimedThresholds: new Set(),
         daily: new Map(),
+        lastDay: undefined,
+        lastDayUsage: undefined,
       };
-      this.#cycles.set(key, entry);
+      if (cycles === undefined) {
+        cycles = new Map();
+        this.#cycles.set(user, cycles);
+      }
+      cycles.set(cycle, entry);
+    } else if (cycles?.size === 0) {
+      this.#cycles.delete(user); // its last cycle expired
     }
     return entry;
+  }
+
+  *#allCycles(): Generator<[UserId, CycleStart, CycleEntry]> {
+    for (const [user, cycles] of this.#cycles) for (const [cycle, entry] of cycles) yield [user, cycle, entry];
   }
 
   /** Drops expired idempotency claims; runs when the map doubles, so the cost is amortised O(1). */
@@ -302,9 +327,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
    */
   *inspectRecords(): Generator<{ userId: UserId; cycle: CycleStart | null; fields: Record<string, string> }> {
     const now = this.#clock.now();
-    for (const [key, entry] of this.#cycles) {
+    for (const [user, cycle, entry] of this.#allCycles()) {
       if (entry.retainUntil !== null && now >= entry.retainUntil) continue;
-      const [user, cycle] = key.split('\u0000') as [UserId, CycleStart];
       const fields: Record<string, string> = {
         prompt_tokens: String(entry.promptTokens),
         completion_tokens: String(entry.completionTokens),
@@ -326,6 +350,7 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
 
 const EMPTY: UsageCounters = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 const EMPTY_ENTRY = { ...EMPTY, otherTokens: 0 };
+const NO_CLAIMS: readonly string[] = [];
 
 const DETAIL_NAMES = ['cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens'] as const;
 const DETAIL_FIELDS = ['cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'] as const;
@@ -335,11 +360,6 @@ function presentDetails(details: CycleEntry['details']): UsageDetails {
   const present: { -readonly [K in keyof UsageDetails]: number } = {};
   for (const name of DETAIL_NAMES) if (details[name] !== 0) present[name] = details[name];
   return present;
-}
-
-// User ids cannot contain control characters, so NUL separates the parts unambiguously.
-function cycleKey(user: UserId, cycle: CycleStart): string {
-  return `${user}\u0000${cycle}`;
 }
 
 const PRUNE_STEP = 100;
