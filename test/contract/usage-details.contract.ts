@@ -24,6 +24,15 @@ export function describeUsageDetailsContract(store: () => UsageStore): void {
       });
     });
 
+    it('leaves a detail that would pass 2^53 - 1 as it is, and still records the usage', async () => {
+      const user = aUserId();
+      const max = Number.MAX_SAFE_INTEGER;
+      await store().recordUsage({ ...aUsageRecord({ userId: user, prompt: 1, completion: 0 }), details: { cacheReadTokens: max - 1 } });
+      const outcome = await store().recordUsage({ ...aUsageRecord({ userId: user, prompt: 1, completion: 0 }), details: { cacheReadTokens: 5, reasoningTokens: 2 } });
+      expect(outcome).toMatchObject({ duplicate: false, counters: { promptTokens: 2, totalTokens: 2 } });
+      expect(await store().readUsage({ userId: user, cycle: CYCLE })).toMatchObject({ promptTokens: 2, cacheReadTokens: max - 1, reasoningTokens: 2 });
+    });
+
     it('adds no details for a duplicate, in a batch as alone, and reset clears them', async () => {
       const user = aUserId();
       const key = anIdempotencyKey();

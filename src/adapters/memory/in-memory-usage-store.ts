@@ -118,7 +118,13 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
       day.completionTokens += command.completionTokens;
       day.totalTokens += added;
     }
-    if (command.details !== undefined) for (const name of DETAIL_NAMES) entry.details[name] += command.details[name] ?? 0;
+    if (command.details !== undefined) {
+      for (const name of DETAIL_NAMES) {
+        // As on Redis: a detail that would pass 2^53 - 1 is left as it is (details never block usage).
+        const sum = entry.details[name] + (command.details[name] ?? 0);
+        if (sum <= Number.MAX_SAFE_INTEGER) entry.details[name] = sum;
+      }
+    }
     if (command.cycle.retainUntil !== null) entry.retainUntil = command.cycle.retainUntil;
     if (command.releaseLease !== null) dropLease(entry, leaseMember(command.releaseLease));
     for (const claim of claims) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
