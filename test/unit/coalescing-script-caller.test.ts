@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { BatchedCallError, CoalescingScriptCaller, hashTagOf } from '../../src/adapters/redis/coalescing-script-caller.js';
+import { BatchedCallError, batchSize, CoalescingScriptCaller, hashTagOf } from '../../src/adapters/redis/coalescing-script-caller.js';
 import { applyBatchScript } from '../../src/adapters/redis/scripts/apply-batch.js';
 import { readUsageScript } from '../../src/adapters/redis/scripts/read-usage.js';
 import { recordUsageScript } from '../../src/adapters/redis/scripts/record-usage.js';
@@ -119,6 +119,18 @@ describe('CoalescingScriptCaller', () => {
       ['p:{u2}:a', 'p:{u2}:b'],
     ]);
     expect(sent.filter((s) => s.command === recordUsageScript.name).map((s) => s.args[0])).toEqual(['p:u3:a', 'p:{u4}:a']);
+  });
+
+  it('splits a large turn into a few batches (so Redis and Node overlap), never below 8 calls nor above maxBatch', async () => {
+    expect([1, 8, 20, 64, 100, 512, 5_000].map((n) => batchSize(n, 128))).toEqual([8, 8, 8, 16, 25, 128, 128]);
+    expect(batchSize(64, 10)).toBe(10);
+    const { client, sent } = fakeClient();
+    const caller = new CoalescingScriptCaller({ maxBatch: 128 });
+    await Promise.all(Array.from({ length: 64 }, (_, i) => caller.call(client, recordUsageScript, [`k${i}`], [])));
+    // 4 batches of 16, in order.
+    const batches = sent.map((s) => s.args.slice(1, 1 + Number(s.args[0])));
+    expect(batches.map((keys) => keys.length)).toEqual([16, 16, 16, 16]);
+    expect(batches.flat()).toEqual(Array.from({ length: 64 }, (_, i) => `k${i}`));
   });
 
   it('reads hash tags as Redis does', () => {

