@@ -2,7 +2,7 @@ import underPressure from '@fastify/under-pressure';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import type { TokenUsageRepository } from '../application/token-usage-repository.js';
 import type { CycleCalendar } from '../domain/billing-cycle.js';
@@ -12,6 +12,7 @@ import type { App, ServiceContext } from './context.js';
 import { Credentials } from './credentials.js';
 import { acceptEmptyJsonBodies } from './empty-json-body.js';
 import { errorHandler, problemType, PROBLEM_JSON } from './problem.js';
+import { lazyChildLoggerFactory } from './request-logger.js';
 import { ReservationHandles } from './reservation-handle.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { dashboardRoutes } from './routes/dashboard-routes.js';
@@ -61,6 +62,9 @@ export async function buildServer(options: BuildServerOptions): Promise<{ app: A
   const { config } = options;
   const app: App = Fastify({
     logger: options.logger ?? serverLoggerOptions(config.logLevel),
+    // Per-request lines only on request (TOKEN_USAGE_REQUEST_LOG); server errors are logged either way (errorHandler).
+    logController: new LogController({ disableRequestLogging: !config.requestLogging }),
+    childLoggerFactory: lazyChildLoggerFactory,
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
     // Reservation handles (signed, ~250 characters) travel in the path.
@@ -84,6 +88,13 @@ export async function buildServer(options: BuildServerOptions): Promise<{ app: A
     reply.code(404).type(PROBLEM_JSON).send({ type: problemType('not-found'), title: 'Not found', status: 404, detail: `${request.method} ${request.url}` }),
   );
 
+  // The docs page's routes are public like the spec they render. (Before installAuth: its onRoute
+  // hook reads the access this one sets.)
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...route.config, access: 'public' };
+  });
+  // Before any route (the plugins' included): each route gets its check when it is declared.
+  installAuth(app, credentials);
   await app.register(underPressure, {
     maxEventLoopDelay: config.maxEventLoopDelayMs,
     retryAfter: 10,
@@ -100,12 +111,7 @@ export async function buildServer(options: BuildServerOptions): Promise<{ app: A
       security: [{ bearer: [] }],
     },
   });
-  // The docs page's routes are public like the spec they render.
-  app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/docs')) route.config = { ...route.config, access: 'public' };
-  });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { url: '/openapi.json' } });
-  installAuth(app, credentials);
 
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
   opsRoutes(app, ctx);
