@@ -28,26 +28,24 @@ function grants(principal: Principal, access: Exclude<Access, 'public'>): boolea
 }
 
 /**
- * Checks the bearer secret of every request against its route's `config.access`. Each route gets its
- * own onRequest hook when it is declared (an `onRoute` hook), with the route's access fixed then: no
- * per-request look-up of the route's options (fastify builds a fresh `request.routeOptions` object on
- * every read). So this must be called before any route is declared; every later route, in any plugin,
- * gets the check, and one without `access` is refused (closed by default). The hook takes a callback,
- * not an async function: it never waits, and an async hook costs a promise and a microtask per
- * request. A refusal sends its problem and does not call `done` (fastify's way to answer from a hook).
+ * Checks the bearer secret of every request against its route's `config.access`: one global hook, so
+ * every route, in any plugin and declared at any time, is checked, and one without `access` is
+ * refused (closed by default). A callback hook, not an async one: it never waits, and an async hook
+ * costs a promise and a microtask per request. A refusal sends its problem and does not call `done`
+ * (fastify's way to answer from a hook).
  */
 export function installAuth(app: FastifyInstance, credentials: Credentials): void {
   app.decorateRequest('principal', undefined);
-  app.addHook('onRoute', (route) => {
-    const access = route.config?.access;
-    if (access === 'public') return;
-    const check = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
-      const refusal = refuse(request, reply, credentials, access);
-      if (refusal === undefined) done();
-      else sendProblem(reply, refusal);
-    };
-    const own = route.onRequest;
-    route.onRequest = own === undefined ? [check] : [check, ...(Array.isArray(own) ? own : [own])];
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    // fastify builds request.routeOptions afresh on each read: read it once.
+    const route = request.routeOptions;
+    // A 404 has no route config; let fastify answer it.
+    if (route.url === undefined) return done();
+    const access = route.config.access;
+    if (access === 'public') return done();
+    const refusal = refuse(request, reply, credentials, access);
+    if (refusal === undefined) done();
+    else sendProblem(reply, refusal);
   });
 }
 

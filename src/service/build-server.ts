@@ -88,13 +88,6 @@ export async function buildServer(options: BuildServerOptions): Promise<{ app: A
     reply.code(404).type(PROBLEM_JSON).send({ type: problemType('not-found'), title: 'Not found', status: 404, detail: `${request.method} ${request.url}` }),
   );
 
-  // The docs page's routes are public like the spec they render. (Before installAuth: its onRoute
-  // hook reads the access this one sets.)
-  app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/docs')) route.config = { ...route.config, access: 'public' };
-  });
-  // Before any route (the plugins' included): each route gets its check when it is declared.
-  installAuth(app, credentials);
   await app.register(underPressure, {
     maxEventLoopDelay: config.maxEventLoopDelayMs,
     retryAfter: 10,
@@ -111,7 +104,12 @@ export async function buildServer(options: BuildServerOptions): Promise<{ app: A
       security: [{ bearer: [] }],
     },
   });
+  // The docs page's routes are public like the spec they render.
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...route.config, access: 'public' };
+  });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { url: '/openapi.json' } });
+  installAuth(app, credentials);
 
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
   opsRoutes(app, ctx);

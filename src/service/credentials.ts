@@ -15,18 +15,18 @@ interface Entry {
  * The configured secrets, kept only as SHA-256 digests. A lookup hashes the presented secret once,
  * finds the entry by its digest, and confirms it with one constant-time compare. What is looked up
  * and compared is the digest, never the secret, so timing tells nothing about which key, or how much
- * of one, matched: the presented secret's bytes decide only its digest, and matching a digest prefix
- * says nothing about the secret's prefix. The cost is one hash per request, whatever the number of keys.
+ * of one, matched: the presented secret's bytes decide only its digest, and how much of a digest
+ * matches says nothing about the secret. The cost is one hash per request, whatever the number of keys.
  */
 export class Credentials {
   readonly #entries: ReadonlyMap<string, Entry>;
 
   constructor(apiKeys: readonly ApiKey[], userTokens: readonly UserToken[]) {
     const entries: Entry[] = [
-      ...apiKeys.map((k) => ({ digest: digest(k.key), principal: { kind: 'api-key', name: k.name, scopes: k.scopes } as const })),
-      ...userTokens.map((t) => ({ digest: digest(t.token), principal: { kind: 'user', userId: t.userId } as const })),
+      ...apiKeys.map((k) => ({ digest: bytes(digest(k.key)), principal: { kind: 'api-key', name: k.name, scopes: k.scopes } as const })),
+      ...userTokens.map((t) => ({ digest: bytes(digest(t.token)), principal: { kind: 'user', userId: t.userId } as const })),
     ];
-    // The map's key is the digest as latin1 text: one character per byte, so equal keys are equal digests.
+    // Keyed by the digest as latin1 text (one character per byte: equal keys are equal digests).
     this.#entries = new Map(entries.map((entry) => [entry.digest.toString('latin1'), entry]));
   }
 
@@ -38,14 +38,19 @@ export class Credentials {
   /** The principal of a presented secret, or undefined. */
   lookup(secret: string): Principal | undefined {
     const presented = digest(secret);
-    const entry = this.#entries.get(presented.toString('latin1'));
-    return entry !== undefined && timingSafeEqual(entry.digest, presented) ? entry.principal : undefined;
+    const entry = this.#entries.get(presented);
+    if (entry === undefined) return undefined;
+    return timingSafeEqual(entry.digest, bytes(presented)) ? entry.principal : undefined;
   }
 }
 
-function digest(secret: string): Buffer {
-  // The one-shot hash: no Hash object per request.
-  return hash('sha256', secret, 'buffer');
+function digest(secret: string): string {
+  // The one-shot hash into a latin1 ('binary') string: a third of createHash().digest()'s cost (no Hash object, no Buffer).
+  return hash('sha256', secret, 'binary');
+}
+
+function bytes(latin1: string): Buffer {
+  return Buffer.from(latin1, 'latin1');
 }
 
 /** The token of an `Authorization: Bearer <token>` header, or undefined when absent or malformed. */

@@ -5,7 +5,7 @@ type Server = Awaited<ReturnType<typeof testServer>>;
 let server: Server;
 afterEach(async () => server?.app.close());
 
-// The auth check is attached to each route when it is declared; these pin that no route slips past it.
+// These pin that no route slips past the auth hook, whenever and wherever it is declared.
 describe('HTTP API: every route is checked, whenever and wherever it is declared', () => {
   it('a route declared after the server is built, without an access, is closed: 401 without a key, 403 with any', async () => {
     server = await testServer();
