@@ -2,13 +2,19 @@
  * `npm run bench:http`: records/s and p99 of POST /v1/usage (autocannon, loopback) against the
  * library called in-process, at 64 and 256 in flight, on the same throw-away Redis in the same run.
  * Both run as compiled JavaScript (bench/lib.ts compiles src/ into a temporary dist, BENCH_TARGET=src
- * for tsx); the server is a child process (as deployed), logging at warn (per-request info lines are
- * the largest single cost at these rates). Each cell checks that Redis holds every acknowledged record
- * (HTTP may store a few more: requests still in flight when autocannon stops are written but not
- * counted). Writes the table into docs/benchmarks.md between the bench:http markers.
+ * for tsx); the server is a child process with the deployed defaults (log level info, request
+ * logging off, load shedding at 1 s of event-loop delay). Each cell checks that Redis holds every
+ * acknowledged record (HTTP may store a few more: requests still in flight when autocannon stops are
+ * written but not counted), and reads from /proc the CPU each process used per record and how busy
+ * the whole machine was (other work on it skews records/s; CPU per record much less). Writes the
+ * table into docs/benchmarks.md between the bench:http markers.
+ *
+ * autocannon runs on this process's main thread (no workers): the least client CPU that still keeps
+ * the connections busy, so the server gets as much of the machine as it can.
  *
  *   npm run bench:http                       # 5 s per cell
  *   BENCH_HTTP_SECONDS=10 npm run bench:http
+ *   BENCH_HTTP_CPU_PROF=/tmp/prof npm run bench:http   # also a V8 CPU profile of the server (node --cpu-prof)
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -21,6 +27,7 @@ import { freeLoopbackPort, startRedis } from './redis-server.js';
 import { percentiles } from './stats.js';
 
 const SECONDS = Number(process.env['BENCH_HTTP_SECONDS'] ?? 5);
+const CPU_PROF_DIR = process.env['BENCH_HTTP_CPU_PROF'];
 const LEVELS = [64, 256];
 const USERS = 100;
 const KEY = 'bench-http-record-key-000';
@@ -38,6 +45,10 @@ interface Cell {
   readonly unacknowledged: number;
   /** % of one core over the cell: this process (the in-process loop, or autocannon), the server, Redis. */
   cpu?: { client: number; server: number; redis: number };
+  /** CPU µs per acknowledged record: of the process doing the work (the in-process loop, or the server), and of Redis. */
+  perRecord?: { worker: number; redis: number };
+  /** % of the whole machine busy over the cell (all processes, /proc/stat), and the 1-minute load average at its end. */
+  machine?: { busy: number; load: number };
 }
 
 /** utime + stime of a process in seconds, from /proc (Linux; NaN elsewhere). */
@@ -51,12 +62,37 @@ function cpuSeconds(pid: number): number {
   }
 }
 
+/** Busy and total jiffies of the whole machine, from the first line of /proc/stat (Linux; NaN elsewhere). */
+function machineJiffies(): { busy: number; total: number } {
+  try {
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - (fields[3] ?? 0) - (fields[4] ?? 0), total };
+  } catch {
+    return { busy: Number.NaN, total: Number.NaN };
+  }
+}
+
+function loadAverage(): number {
+  try {
+    return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
 async function measured(pids: { server: number; redis: number }, cell: () => Promise<Cell>): Promise<Cell> {
-  const before = { client: cpuSeconds(process.pid), server: cpuSeconds(pids.server), redis: cpuSeconds(pids.redis), at: performance.now() };
+  const before = { client: cpuSeconds(process.pid), server: cpuSeconds(pids.server), redis: cpuSeconds(pids.redis), at: performance.now(), machine: machineJiffies() };
   const result = await cell();
   const seconds = (performance.now() - before.at) / 1000;
-  const share = (pid: number, from: number) => Math.round((100 * (cpuSeconds(pid) - from)) / seconds);
-  result.cpu = { client: share(process.pid, before.client), server: share(pids.server, before.server), redis: share(pids.redis, before.redis) };
+  const used = { client: cpuSeconds(process.pid) - before.client, server: cpuSeconds(pids.server) - before.server, redis: cpuSeconds(pids.redis) - before.redis };
+  const share = (cpu: number) => Math.round((100 * cpu) / seconds);
+  result.cpu = { client: share(used.client), server: share(used.server), redis: share(used.redis) };
+  const records = result.perSecond * seconds;
+  const worker = result.mode === 'HTTP' ? used.server : used.client;
+  result.perRecord = { worker: (worker * 1e6) / records, redis: (used.redis * 1e6) / records };
+  const machine = machineJiffies();
+  result.machine = { busy: Math.round((100 * (machine.busy - before.machine.busy)) / (machine.total - before.machine.total)), load: loadAverage() };
   return result;
 }
 
@@ -90,21 +126,19 @@ async function inProcess(repo: TokenUsageRepository, inFlight: number, prefix: s
 }
 
 async function overHttp(url: string, repo: TokenUsageRepository, inFlight: number, prefix: string): Promise<Cell> {
-  let i = 0;
+  // One fixed request per user, which each connection cycles through: autocannon then writes
+  // prebuilt buffers (a setupRequest callback would rebuild every request, and the client's CPU is
+  // taken from the same two cores as the server's).
+  const requests = Array.from({ length: USERS }, (_, u) => ({
+    body: JSON.stringify({ userId: `${prefix}-u${u}`, promptTokens: 10, completionTokens: 5 }),
+  }));
   const result = await autocannon({
     url: `${url}/v1/usage`,
     connections: inFlight,
     duration: SECONDS,
     method: 'POST',
     headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-    requests: [
-      {
-        setupRequest: (request) => ({
-          ...request,
-          body: JSON.stringify({ userId: `${prefix}-u${(i += 1) % USERS}`, promptTokens: 10, completionTokens: 5 }),
-        }),
-      },
-    ],
+    requests,
   });
   const ok = result['2xx'];
   const { lost, unacknowledged } = compare(ok * PER_RECORD, await sumTotals(repo, prefix));
@@ -118,14 +152,13 @@ function compare(acknowledged: number, stored: number): { lost: number; unacknow
 async function spawnServer(moduleDir: string, moduleExt: string, redisUrl: string, prefix: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const port = await freeLoopbackPort();
   const main = resolve(moduleDir, `service/main${moduleExt}`);
-  const child = spawn(process.execPath, moduleExt === '.ts' ? ['--import', 'tsx', main] : [main], {
+  const profile = CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];
+  const child = spawn(process.execPath, [...profile, ...(moduleExt === '.ts' ? ['--import', 'tsx', main] : [main])], {
     env: {
       PATH: process.env['PATH'] ?? '',
       TOKEN_USAGE_HOST: '127.0.0.1',
       TOKEN_USAGE_PORT: String(port),
       TOKEN_USAGE_API_KEYS: `bench:record:${KEY}`,
-      TOKEN_USAGE_MAX_EVENT_LOOP_DELAY_MS: '0',
-      TOKEN_STATS_LOG_LEVEL: 'warn',
       TOKEN_STATS_KEY_PREFIX: prefix,
       REDIS_URL: redisUrl,
     },
@@ -168,16 +201,18 @@ async function main(): Promise<void> {
     await redis.stop();
   }
   const cpu = (c: Cell): string => (c.cpu === undefined ? '–' : `${c.cpu.client} / ${c.cpu.server} / ${c.cpu.redis}`);
+  const us = (c: Cell): string => (c.perRecord === undefined ? '–' : `${fmt(c.perRecord.worker)} / ${fmt(c.perRecord.redis)}`);
+  const busy = (c: Cell): string => (c.machine === undefined ? '–' : `${c.machine.busy} % / ${fmt(c.machine.load, 1)}`);
   const rows = LEVELS.map((inFlight) => {
     const lib = cells.find((c) => c.mode === 'in-process' && c.inFlight === inFlight) as Cell;
     const http = cells.find((c) => c.mode === 'HTTP' && c.inFlight === inFlight) as Cell;
-    return `| ${inFlight} | ${fmt(lib.perSecond)} | ${fmt(lib.p99, 2)} | ${fmt(http.perSecond)} | ${fmt(http.p99, 2)} | ${fmt((100 * http.perSecond) / lib.perSecond)} % | ${lib.errors}/${http.errors} | ${lib.lost}/${http.lost} | ${fmt(http.unacknowledged / PER_RECORD)} | ${cpu(lib)} | ${cpu(http)} |`;
+    return `| ${inFlight} | ${fmt(lib.perSecond)} | ${fmt(lib.p99, 2)} | ${fmt(http.perSecond)} | ${fmt(http.p99, 2)} | ${fmt((100 * http.perSecond) / lib.perSecond)} % | ${lib.errors}/${http.errors} | ${lib.lost}/${http.lost} | ${fmt(http.unacknowledged / PER_RECORD)} | ${cpu(lib)} | ${cpu(http)} | ${us(lib)} | ${us(http)} | ${busy(lib)} | ${busy(http)} |`;
   });
   const table = [
-    `${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${SECONDS} s per cell, POST /v1/usage (prompt + completion, one of ${USERS} users) vs \`incrementDetailedUsage\`. ${library.description}. Errors and lost are in-process/HTTP; lost = acknowledged tokens missing from Redis; cut off = HTTP records written but not yet answered when the run stopped. CPU = % of one core during the cell for the client process (the in-process loop, or autocannon) / the server process (idle in the in-process cells) / redis-server.`,
+    `${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${SECONDS} s per cell, POST /v1/usage (prompt + completion, one of ${USERS} users) vs \`incrementDetailedUsage\`. ${library.description}. Errors and lost are in-process/HTTP; lost = acknowledged tokens missing from Redis; cut off = HTTP records written but not yet answered when the run stopped. CPU = % of one core during the cell for the client process (the in-process loop, or autocannon) / the server process (idle in the in-process cells) / redis-server. µs/record = CPU µs per acknowledged record of the process doing the work (the in-process loop; the server) / of redis-server. Machine = % of all cores busy during the cell (every process on the machine, this run's and others') / 1-minute load average at its end.`,
     '',
-    '| in flight | in-process records/s | in-process p99 ms | HTTP records/s | HTTP p99 ms | HTTP / in-process | errors | lost | cut off | CPU in-process | CPU HTTP |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| in flight | in-process records/s | in-process p99 ms | HTTP records/s | HTTP p99 ms | HTTP / in-process | errors | lost | cut off | CPU in-process | CPU HTTP | µs/record in-process | µs/record HTTP | machine in-process | machine HTTP |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
   ].join('\n');
   console.log(`\n${table}`);

@@ -2,7 +2,7 @@ import underPressure from '@fastify/under-pressure';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import type { TokenUsageRepository } from '../application/token-usage-repository.js';
 import type { CycleCalendar } from '../domain/billing-cycle.js';
@@ -12,6 +12,7 @@ import type { App, ServiceContext } from './context.js';
 import { Credentials } from './credentials.js';
 import { acceptEmptyJsonBodies } from './empty-json-body.js';
 import { errorHandler, problemType, PROBLEM_JSON } from './problem.js';
+import { lazyChildLoggerFactory } from './request-logger.js';
 import { ReservationHandles } from './reservation-handle.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { dashboardRoutes } from './routes/dashboard-routes.js';
@@ -61,6 +62,9 @@ export async function buildServer(options: BuildServerOptions): Promise<{ app: A
   const { config } = options;
   const app: App = Fastify({
     logger: options.logger ?? serverLoggerOptions(config.logLevel),
+    // Per-request lines only on request (TOKEN_USAGE_REQUEST_LOG); server errors are logged either way (errorHandler).
+    logController: new LogController({ disableRequestLogging: !config.requestLogging }),
+    childLoggerFactory: lazyChildLoggerFactory,
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
     // Reservation handles (signed, ~250 characters) travel in the path.

@@ -35,6 +35,8 @@ export interface ServerConfig {
   readonly maxEventLoopDelayMs: number;
   readonly bodyLimitBytes: number;
   readonly logLevel: string;
+  /** fastify's two `info` lines per request (incoming, completed). Off by default: they cost more than the route. */
+  readonly requestLogging: boolean;
 }
 
 /** The environment variables read by {@link serverConfigFromEnv}. */
@@ -49,6 +51,7 @@ export const SERVER_ENV_NAMES = {
   maxEventLoopDelayMs: 'TOKEN_USAGE_MAX_EVENT_LOOP_DELAY_MS',
   bodyLimitBytes: 'TOKEN_USAGE_BODY_LIMIT_BYTES',
   logLevel: 'TOKEN_STATS_LOG_LEVEL',
+  requestLogging: 'TOKEN_USAGE_REQUEST_LOG',
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -73,6 +76,13 @@ export function serverConfigFromEnv(env: Env = process.env): ServerConfig {
     }
     return Number(value);
   };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const value = text(name)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+    if (['0', 'false', 'no', 'off'].includes(value)) return false;
+    throw new ConfigError(name, `must be true or false, got ${JSON.stringify(value)}`);
+  };
   const file = text(n.authFile);
   const fromFile = file === undefined ? { apiKeys: [], userTokens: [] } : authFile(file, n.authFile);
   const apiKeys = [...fromFile.apiKeys, ...parseApiKeys(text(n.apiKeys), n.apiKeys)];
@@ -88,6 +98,7 @@ export function serverConfigFromEnv(env: Env = process.env): ServerConfig {
     maxEventLoopDelayMs: int(n.maxEventLoopDelayMs, 1_000),
     bodyLimitBytes: int(n.bodyLimitBytes, 65_536),
     logLevel: text(n.logLevel)?.toLowerCase() ?? 'info',
+    requestLogging: bool(n.requestLogging, false),
   };
 }
 

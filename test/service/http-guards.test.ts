@@ -122,7 +122,8 @@ describe('HTTP API: authentication and scopes', () => {
   it('never logs a bearer token', async () => {
     const lines: string[] = [];
     const stream = { write: (line: string) => lines.push(line) };
-    server = await testServer({ logger: serverLoggerOptions('trace', stream) });
+    // Request logging on, so the per-request lines are in what is checked too.
+    server = await testServer({ logger: serverLoggerOptions('trace', stream), server: { requestLogging: true } });
     await server.app.inject({ method: 'GET', url: '/v1/users/u1/usage', headers: bearer(SECRETS.read) });
     await server.app.inject({ method: 'GET', url: '/v1/users/u1/usage', headers: bearer('wrong-key-but-still-secret') });
     server.app.log.info({ headers: { authorization: `Bearer ${SECRETS.admin}` } }, 'a line that tries to log a header');

@@ -32,6 +32,7 @@ export function testServerConfig(overrides: Partial<ServerConfig> = {}): ServerC
     maxEventLoopDelayMs: 0,
     bodyLimitBytes: 65_536,
     logLevel: 'silent',
+    requestLogging: false,
     ...overrides,
   };
 }

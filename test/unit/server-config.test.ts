@@ -67,6 +67,17 @@ describe('Credentials', () => {
     expect(credentials.lookup('')).toBeUndefined();
   });
 
+  it('with many secrets, each finds its own principal and only its own', () => {
+    const apiKeys = Array.from({ length: 50 }, (_, i) => ({ name: `app${i}`, key: `key-${i}-0123456789abcdef`, scopes: ['record' as const] }));
+    const userTokens = Array.from({ length: 50 }, (_, i) => ({ userId: `user${i}`, token: `token-${i}-0123456789abcdef` }));
+    const credentials = new Credentials(apiKeys, userTokens);
+    apiKeys.forEach((k) => expect(credentials.lookup(k.key)).toEqual({ kind: 'api-key', name: k.name, scopes: ['record'] }));
+    userTokens.forEach((t) => expect(credentials.lookup(t.token)).toEqual({ kind: 'user', userId: t.userId }));
+    expect(credentials.lookup('key-50-0123456789abcdef')).toBeUndefined();
+    // Not ASCII: hashed as UTF-8, like the configured secret.
+    expect(new Credentials([{ name: 'u', key: 'schlüssel-0123456789', scopes: ['read'] }], []).lookup('schlüssel-0123456789')).toMatchObject({ name: 'u' });
+  });
+
   it('takes only well-formed bearer headers', () => {
     expect(bearerToken('Bearer abc')).toBe('abc');
     expect(bearerToken('bearer  abc ')).toBe('abc');

@@ -61,11 +61,10 @@ export function usageRoutes(app: App, ctx: ServiceContext): void {
       if (promptTokens === undefined && completionTokens === undefined && totalTokens === undefined) {
         throw new ValidationError('USAGE.INVALID_TOKEN_COUNT', 'body.promptTokens', undefined, 'send promptTokens, completionTokens or totalTokens');
       }
-      const cycle = ctx.calendar.resolve(cycleStartDate).start;
       if (buffered === true) {
         await repository.recordBuffered({
           userId,
-          cycleStartDate: cycle,
+          cycleStartDate: ctx.calendar.resolve(cycleStartDate).start,
           ...(promptTokens === undefined ? {} : { promptTokens }),
           ...(completionTokens === undefined ? {} : { completionTokens }),
           ...(totalTokens === undefined ? {} : { totalTokens }),
@@ -73,10 +72,12 @@ export function usageRoutes(app: App, ctx: ServiceContext): void {
         });
         return reply.code(202).send({ buffered: true });
       }
-      const options = idempotencyKey === undefined ? {} : { idempotencyKey };
+      // Absent stays absent (no cycle, no options object): the facade resolves the current cycle itself
+      // and skips reading an empty options object, the same call as in-process.
+      const options = idempotencyKey === undefined ? undefined : { idempotencyKey };
       let result: RecordResult | null;
       if (promptTokens === undefined && completionTokens === undefined) {
-        result = await repository.incrementTotalUsage(userId, totalTokens as number, cycle, options);
+        result = await repository.incrementTotalUsage(userId, totalTokens as number, cycleStartDate, options);
       } else {
         const prompt = promptTokens ?? 0;
         const completion = completionTokens ?? 0;
@@ -89,7 +90,7 @@ export function usageRoutes(app: App, ctx: ServiceContext): void {
             'totalTokens must equal promptTokens + completionTokens here; send the rest as its own totalTokens record, or use buffered: true',
           );
         }
-        result = await repository.incrementDetailedUsage(userId, prompt, completion, cycle, options);
+        result = await repository.incrementDetailedUsage(userId, prompt, completion, cycleStartDate, options);
       }
       if (result === null) return { recorded: false, duplicate: false, counters: null, alerts: [] };
       return { recorded: true, duplicate: result.duplicate, counters: result.counters, alerts: [...result.alerts] };
