@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisUsageStore } from '../../src/adapters/redis/redis-usage-store.js';
 import { cycleStart } from '../../src/domain/billing-cycle.js';
 import { aCycle, aLease, anIdempotencyKey, aReserve, aUsageRecord, aUserId, CYCLE } from '../support/mothers.js';
@@ -16,7 +16,7 @@ async function snapshot(raw: Redis, prefix: string): Promise<Record<string, stri
 
 // What the record script (turRecordUsageV8) does beyond the counters the contract suite checks: the
 // order of its writes and when it sets the retention.
-describeRedis('the record script on real Redis', () => {
+describeRedis('the record and reserve scripts on real Redis', () => {
   let raw: Redis;
   let store: RedisUsageStore;
   const prefix = uniquePrefix();
@@ -98,41 +98,27 @@ describeRedis('the record script on real Redis', () => {
       total_tokens: '14',
     });
   });
-});
 
-describeRedis('the reserve script on real Redis', () => {
-  let raw: Redis;
-  let store: RedisUsageStore;
-  const prefix = uniquePrefix();
-
-  beforeAll(() => {
-    raw = rawRedis();
-    store = realRedisStore({ prefix });
-  });
-
-  afterAll(async () => {
-    await store.close();
-    raw.disconnect();
-  });
-
-  it('extends the leases and their total together to twice the lease duration, only when a lease would outlive them', async () => {
-    const user = aUserId('lease-ttl');
-    const leases = `${prefix}:${user}:${CYCLE}:leases`;
-    expect((await store.reserve(aReserve(user, 5, 10_000))).granted).toBe(true);
-    const first = await raw.pttl(leases);
-    expect(first).toBeGreaterThan(10_000);
-    expect(first).toBeLessThanOrEqual(20_000);
-    expect(Math.abs((await raw.pttl(`${leases}:total`)) - first)).toBeLessThan(1_000); // read a moment later
-    // A second lease of the same duration ends before the keys do: their TTL is left alone.
-    await raw.pexpire(leases, 15_000);
-    await raw.pexpire(`${leases}:total`, 15_000);
-    expect((await store.reserve(aReserve(user, 5, 10_000))).granted).toBe(true);
-    expect(await raw.pttl(leases)).toBeLessThanOrEqual(15_000);
-    // A longer lease would outlive them: both are extended, to the same TTL.
-    expect((await store.reserve(aReserve(user, 5, 60_000))).granted).toBe(true);
-    const extended = await raw.pttl(leases);
-    expect(extended).toBeGreaterThan(60_000);
-    expect(Math.abs((await raw.pttl(`${leases}:total`)) - extended)).toBeLessThan(1_000);
-    expect(await raw.get(`${leases}:total`)).toBe('15');
+  describe('reserve', () => {
+    it('extends the leases and their total together to twice the lease duration, only when a lease would outlive them', async () => {
+      const user = aUserId('lease-ttl');
+      const leases = `${prefix}:${user}:${CYCLE}:leases`;
+      expect((await store.reserve(aReserve(user, 5, 10_000))).granted).toBe(true);
+      const first = await raw.pttl(leases);
+      expect(first).toBeGreaterThan(10_000);
+      expect(first).toBeLessThanOrEqual(20_000);
+      expect(Math.abs((await raw.pttl(`${leases}:total`)) - first)).toBeLessThan(1_000); // read a moment later
+      // A second lease of the same duration ends before the keys do: their TTL is left alone.
+      await raw.pexpire(leases, 15_000);
+      await raw.pexpire(`${leases}:total`, 15_000);
+      expect((await store.reserve(aReserve(user, 5, 10_000))).granted).toBe(true);
+      expect(await raw.pttl(leases)).toBeLessThanOrEqual(15_000);
+      // A longer lease would outlive them: both are extended, to the same TTL.
+      expect((await store.reserve(aReserve(user, 5, 60_000))).granted).toBe(true);
+      const extended = await raw.pttl(leases);
+      expect(extended).toBeGreaterThan(60_000);
+      expect(Math.abs((await raw.pttl(`${leases}:total`)) - extended)).toBeLessThan(1_000);
+      expect(await raw.get(`${leases}:total`)).toBe('15');
+    });
   });
 });
