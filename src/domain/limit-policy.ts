@@ -57,8 +57,8 @@ export interface ReserveOptions {
   /**
    * Names this request, so a re-sent reserve (a lost reply, an HTTP retry) holds its tokens once: the
    * reservation id is derived from the key, and a lease the store already holds is checked as if it
-   * were not there and refreshed, not held twice. Reuse a key only for the same user, cycle and tokens;
-   * different tokens under one key are two leases.
+   * were not there and refreshed, not held twice. The same key with other tokens, or in another cycle,
+   * is another reservation (held and committed on its own).
    */
   readonly idempotencyKey?: unknown;
 }
@@ -109,7 +109,8 @@ export class LimitPolicy {
     const amount = tokenCount(tokens, 'tokens');
     const cycle = this.#calendar.resolve(options.cycleStartDate);
     const leaseMs = options.leaseMs ?? this.#options.leaseMs;
-    const leaseId = options.idempotencyKey === undefined ? globalThis.crypto.randomUUID() : await reservationIdFor(options.idempotencyKey);
+    const leaseId =
+      options.idempotencyKey === undefined ? globalThis.crypto.randomUUID() : await reservationIdFor(options.idempotencyKey, cycle.start, amount);
     const lease = { id: leaseId, tokens: amount };
     let outcome;
     try {
@@ -246,9 +247,14 @@ const RESERVE_OPTIONS = {
   idempotencyKey: idempotencyKeyOption,
 };
 
-/** The reservation id of an idempotent reserve: 'idem-' and the SHA-256 of the key (hex), never a random id's shape. */
-async function reservationIdFor(key: string): Promise<string> {
-  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)));
+/**
+ * The reservation id of an idempotent reserve: 'idem-' and the SHA-256 (hex) of the cycle, the tokens
+ * and the key, never a random id's shape. The same request again gets the same id; the same key with
+ * other tokens or in another cycle is another reservation with its own commit (its own idempotency
+ * key), so neither commit is taken for a duplicate of the other.
+ */
+async function reservationIdFor(key: string, cycle: string, tokens: number): Promise<string> {
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${cycle}\u0000${tokens}\u0000${key}`)));
   return `idem-${Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
 }
 

@@ -39,6 +39,20 @@ function idempotentReserveSuite(make: () => TokenUsageRepository): void {
     expect(await repo.canConsume('bob', 0)).toMatchObject({ reserved: 80 });
   });
 
+  it('the same key with other tokens, or in another cycle, is another reservation: each commit counts once', async () => {
+    repo = make();
+    const small = reservationOf(await repo.reserve('dan', 40, { idempotencyKey: 'shared' }));
+    const large = reservationOf(await repo.reserve('dan', 60, { idempotencyKey: 'shared' }));
+    const other = reservationOf(await repo.reserve('dan', 40, { idempotencyKey: 'shared', cycleStartDate: '2024-01-01' }));
+    expect(new Set([small.id, large.id, other.id]).size).toBe(3);
+    expect(await repo.canConsume('dan', 0)).toMatchObject({ reserved: 100 });
+    expect((await repo.commit(small, { promptTokens: 10, completionTokens: 5 })).duplicate).toBe(false);
+    expect((await repo.commit(large, { promptTokens: 20, completionTokens: 5 })).duplicate).toBe(false);
+    expect((await repo.commit(other, { promptTokens: 1, completionTokens: 1 })).duplicate).toBe(false);
+    expect(await repo.canConsume('dan', 0)).toMatchObject({ currentUsage: 40, reserved: 0 });
+    expect((await repo.getUsageStats('dan', '2024-01-01')).totalTokens).toBe(2);
+  });
+
   it('a bad key is a ValidationError that holds nothing', async () => {
     repo = make();
     for (const idempotencyKey of ['', 'x'.repeat(257), 42, 'a\u0000b', '\ud800']) {
