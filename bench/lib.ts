@@ -6,7 +6,7 @@
  * showed up as ~10% of the in-memory store's CPU.) `BENCH_TARGET=src` imports src/ through tsx anyway.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -42,9 +42,10 @@ export interface Library {
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 function compile(): string {
-  const base = join(tmpdir(), 'tur-bench-build');
-  rmSync(base, { recursive: true, force: true });
-  mkdirSync(base, { recursive: true });
+  // A folder of this process's own: two benchmarks (e.g. in two worktrees) never overwrite each
+  // other's build. Removed when the process exits.
+  const base = mkdtempSync(join(tmpdir(), 'tur-bench-build-'));
+  process.once('exit', () => rmSync(base, { recursive: true, force: true }));
   // The compiled modules need the package's package.json ("type": "module", and the facade reads
   // its version from ../../package.json) and its node_modules, at the same relative places as dist/.
   copyFileSync(join(ROOT, 'package.json'), join(base, 'package.json'));

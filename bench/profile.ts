@@ -51,14 +51,14 @@ function owner(frame: CallFrame): string {
   if (url.startsWith('node:')) return 'node internals';
   const modules = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (modules !== null) return modules[1] as string;
-  if (url.includes('/src/') || url.includes('/tur-bench-build/dist/')) return 'ours (src/)';
+  if (url.includes('/src/') || /\/tur-bench-build-[^/]+\/dist\//.test(url)) return 'ours (src/)';
   if (url.includes('/bench/')) return 'bench driver';
   return 'other';
 }
 
 function where(frame: CallFrame): string {
   if (frame.url === '') return '';
-  const compiled = /\/tur-bench-build\/dist\/(.*)\.js$/.exec(frame.url);
+  const compiled = /\/tur-bench-build-[^/]+\/dist\/(.*)\.js$/.exec(frame.url);
   if (compiled !== null) return `src/${compiled[1] as string}.ts (compiled, js line ${frame.lineNumber + 1})`;
   const short = frame.url.startsWith(ROOT) ? frame.url.slice(ROOT.length) : frame.url.replace(/^.*node_modules\//, '');
   return `${short}:${frame.lineNumber + 1}`;
