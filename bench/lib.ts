@@ -32,6 +32,7 @@ export interface Library {
   readonly TOKENS: Di['TOKENS'];
   readonly recordUsageScript: RecordScript['recordUsageScript'];
   readonly applyBatchScript: BatchScript['applyBatchScript'];
+  readonly callShape: BatchScript['callShape'];
   /** Where the code came from, for the report. */
   readonly description: string;
   /** Directory of the loaded modules (src/ or the compiled dist) and their extension. */
@@ -94,6 +95,7 @@ export async function loadLibrary(): Promise<Library> {
     TOKENS: di.TOKENS,
     recordUsageScript: script.recordUsageScript,
     applyBatchScript: batch.applyBatchScript,
+    callShape: batch.callShape,
     moduleDir: dir,
     moduleExt: ext,
     description: fromSrc

@@ -31,6 +31,8 @@ export async function redisBenchmarkCeiling(
     cycleDate: string;
     recordScriptLua: string;
     batchScriptLua: string;
+    /** The batch script's shape of one call (kind, key count, argument count). */
+    callShape: (kind: string, keyCount: number, argCount: number) => string;
     recordCall: { keys: string[]; args: string[]; userPlaceholder: string };
   },
 ): Promise<CeilingResult[]> {
@@ -42,7 +44,7 @@ export async function redisBenchmarkCeiling(
   const batchKeys = Array.from({ length: BATCH_RECORDS }, () => recordCall.keys.map(randomUser)).flat();
   const batchArgv = [
     String(BATCH_RECORDS),
-    ...Array.from({ length: BATCH_RECORDS }, () => ['r', String(recordCall.keys.length), String(recordCall.args.length), ...recordCall.args]).flat(),
+    ...Array.from({ length: BATCH_RECORDS }, () => [options.callShape('r', recordCall.keys.length, recordCall.args.length), ...recordCall.args]).flat(),
   ];
   const commands: Array<{ name: string; args: string[]; records?: number }> = [
     { name: 'HINCRBY', args: ['HINCRBY', key, 'total_tokens', '150'] },
@@ -84,7 +86,7 @@ export async function redisBenchmarkCeiling(
         p50Ms: Number(cells[4]),
         commandLine: `redis-benchmark ${args.map((a) => (a === '' ? "''" : a)).join(' ')}`
           .replace(sha, '<sha1 of record script>')
-          .replace(batchSha, '<sha1 of turApplyBatchV2>'),
+          .replace(batchSha, '<sha1 of turApplyBatchV3>'),
         recordsPerRequest: command.records ?? 1,
       });
     }

@@ -94,6 +94,7 @@ async function main(): Promise<void> {
         cycleDate,
         recordScriptLua: lib.recordUsageScript.lua,
         batchScriptLua: lib.applyBatchScript.lua,
+        callShape: lib.callShape,
         recordCall: await captureRecordCall({ ...baseCtx, autoPipelining: false }),
       });
       for (const c of ceilings) log(`  ${c.command.padEnd(40)} -P ${String(c.pipeline).padEnd(2)} ${fmt(c.requestsPerSec).padStart(10)} req/s = ${fmt(c.requestsPerSec * c.recordsPerRequest).padStart(10)} records/s  p50 ${c.p50Ms} ms`);

@@ -25,6 +25,8 @@ const USERS = 10_000;
 const BATCH = 64;
 
 interface Scripts {
+  /** The revision's batch entry for one call: its shape (V3+, `callShape`) or kind and counts (V2). */
+  readonly head: (kind: string, keyCount: number, argCount: number) => string[];
   readonly record: string;
   readonly reserve: string;
   readonly batch: string;
@@ -36,8 +38,13 @@ async function scriptsAt(dir: string): Promise<Scripts> {
     (await import(pathToFileURL(join(dir, 'src/adapters/redis/scripts', file)).href)) as Record<string, { name: string; lua: string }>;
   const record = (await load('record-usage.ts'))['recordUsageScript']!;
   const reserve = (await load('reserve.ts'))['reserveScript']!;
-  const batch = (await load('apply-batch.ts'))['applyBatchScript']!;
-  return { record: record.lua, reserve: reserve.lua, batch: batch.lua, names: `${record.name}, ${reserve.name}, ${batch.name}` };
+  const batchModule = await load('apply-batch.ts');
+  const batch = batchModule['applyBatchScript']!;
+  const callShape = batchModule['callShape'] as unknown as ((kind: string, keyCount: number, argCount: number) => string) | undefined;
+  const head = callShape === undefined
+    ? (kind: string, keyCount: number, argCount: number) => [kind, String(keyCount), String(argCount)]
+    : (kind: string, keyCount: number, argCount: number) => [callShape(kind, keyCount, argCount)];
+  return { head, record: record.lua, reserve: reserve.lua, batch: batch.lua, names: `${record.name}, ${reserve.name}, ${batch.name}` };
 }
 
 let lease = 0;
@@ -51,13 +58,13 @@ function reserveCall(u: number): { keys: string[]; args: string[] } {
   lease += 1;
   return { keys: [k, `token_usage:u${u}:policy`, `${k}:leases`, `${k}:leases:total`], args: [`l${lease}:200`, '200', '60000'] };
 }
-function batchOf(kind: 'r' | 's', first: number): string[] {
+function batchOf(s: Scripts, kind: 'r' | 's', first: number): string[] {
   const keys: string[] = [];
   const argv: string[] = [String(BATCH)];
   for (let b = 0; b < BATCH; b += 1) {
     const call = kind === 'r' ? recordCall((first + b) % USERS) : reserveCall((first + b) % USERS);
     keys.push(...call.keys);
-    argv.push(kind, String(call.keys.length), String(call.args.length), ...call.args);
+    argv.push(...s.head(kind, call.keys.length, call.args.length), ...call.args);
   }
   return [String(keys.length), ...keys, ...argv];
 }
@@ -91,9 +98,9 @@ async function main(): Promise<void> {
     for (const [version, s] of [['base', base], ['head', head]] as const) {
       cells.push(
         { label: `${version} record`, run: () => measure(client, s.record, (i) => { const c = recordCall(i % USERS); return ['6', ...c.keys, ...c.args]; }, CALLS, 1) },
-        { label: `${version} record, batch of ${BATCH}`, run: () => measure(client, s.batch, (i) => batchOf('r', i * BATCH), CALLS / BATCH, BATCH) },
+        { label: `${version} record, batch of ${BATCH}`, run: () => measure(client, s.batch, (i) => batchOf(s, 'r', i * BATCH), CALLS / BATCH, BATCH) },
         { label: `${version} reserve`, run: () => measure(client, s.reserve, (i) => { const c = reserveCall(i % USERS); return ['4', ...c.keys, ...c.args]; }, CALLS, 1) },
-        { label: `${version} reserve, batch of ${BATCH}`, run: () => measure(client, s.batch, (i) => batchOf('s', i * BATCH), CALLS / BATCH, BATCH) },
+        { label: `${version} reserve, batch of ${BATCH}`, run: () => measure(client, s.batch, (i) => batchOf(s, 's', i * BATCH), CALLS / BATCH, BATCH) },
       );
     }
     cells.push({ label: 'HINCRBY from Lua', run: () => measure(client, "return redis.call('HINCRBY', KEYS[1], 'total_tokens', ARGV[1])", (i) => ['1', `token_usage:u${i % USERS}:2026-12-01`, '150'], CALLS, 1) });

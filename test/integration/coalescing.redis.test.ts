@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RedisUsageStore } from '../../src/adapters/redis/redis-usage-store.js';
+import { applyBatchScript } from '../../src/adapters/redis/scripts/apply-batch.js';
 import { CorruptUsageDataError, StoreUnavailableError } from '../../src/domain/errors.js';
 import { aCycle, aLimit, anIdempotencyKey, aReserve, aUsageRecord, aUserId, CYCLE } from '../support/mothers.js';
 import { describeRedis, redisUrl, uniquePrefix } from '../support/redis.js';
@@ -56,6 +57,49 @@ describeRedis('coalesced record and reserve calls (real Redis)', () => {
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(CorruptUsageDataError);
     expect(await raw.hgetall(`${prefix}:${bad}:${CYCLE}`)).toEqual({ total_tokens: 'garbage' });
     expect((await store.readUsage({ userId: good, cycle: CYCLE })).totalTokens).toBe(3);
+  });
+
+  it('reads each call of a batch in place: records with and without details and reserves, interleaved, each get their own', async () => {
+    const users = [aUserId('d1'), aUserId('d2'), aUserId('d3')];
+    const details = { cacheReadTokens: 4, cacheWriteTokens: 0, reasoningTokens: 2 };
+    const before = await scriptCalls();
+    const [withDetails, plain, reserved, plainAgain] = await Promise.all([
+      store.recordUsage({ ...aUsageRecord({ userId: users[0]!, prompt: 10, completion: 5 }), details }),
+      store.recordUsage(aUsageRecord({ userId: users[1]!, prompt: 1, completion: 1 })),
+      store.reserve(aReserve(users[2]!, 30, 60_000)),
+      store.recordUsage(aUsageRecord({ userId: users[1]!, prompt: 2, completion: 0 })),
+    ]);
+    expect((await scriptCalls()) - before).toBe(1); // one batch
+    expect(withDetails.counters).toMatchObject({ promptTokens: 10, completionTokens: 5, totalTokens: 15 });
+    expect(plain.counters).toMatchObject({ promptTokens: 1, completionTokens: 1, totalTokens: 2 });
+    expect(reserved.granted).toBe(true);
+    expect(plainAgain.counters).toMatchObject({ promptTokens: 3, completionTokens: 1, totalTokens: 4 });
+    expect(await raw.hgetall(`${prefix}:${users[0]!}:${CYCLE}`)).toEqual({
+      prompt_tokens: '10',
+      completion_tokens: '5',
+      total_tokens: '15',
+      cache_read_tokens: '4',
+      reasoning_tokens: '2',
+    });
+    // The records without details wrote no detail field (they did not read the next call's arguments as theirs).
+    expect(await raw.hgetall(`${prefix}:${users[1]!}:${CYCLE}`)).toEqual({ prompt_tokens: '3', completion_tokens: '1', total_tokens: '4' });
+    expect((await store.readUsage({ userId: users[2]!, cycle: CYCLE })).reservedTokens).toBe(30);
+  });
+
+  it('refuses a malformed batch whole, before any of its calls wrote anything', async () => {
+    const user = aUserId('malformed');
+    const key = `${prefix}:${user}:${CYCLE}`;
+    const keys = [key, `${key}:leases`, `${key}:leases:total`, key, key, `${key}:daily`];
+    const args = ['1', '2', '0', '3', '0', '', '0', '60000', CYCLE];
+    const batch = (shapes: string[][]): Promise<unknown> =>
+      raw.eval(applyBatchScript.lua, shapes.length * keys.length, ...shapes.flatMap(() => keys), String(shapes.length), ...shapes.flat());
+    // A good record, then a kind no script has: the good one is not applied either.
+    await expect(batch([[`r:6:9`, ...args], ['x:6:9', ...args]])).rejects.toThrow(/TUR_BATCH bad shape x:6:9/);
+    // Counts that do not add up to the KEYS and ARGV sent (one argument short).
+    await expect(batch([[`r:6:9`, ...args], ['r:6:10', ...args]])).rejects.toThrow(/TUR_BATCH bad shape: the counts do not add up/);
+    expect(await raw.exists(key, `${key}:daily`)).toBe(0);
+    // The same good record alone is applied.
+    expect(await batch([[`r:6:9`, ...args]])).toEqual([1, 0, 1, 2, 3]);
   });
 
   it('keeps idempotency per record inside one batch: the second use of a key is a duplicate', async () => {

@@ -24,14 +24,15 @@ function fakeClient(options: { cluster?: boolean; failBatch?: Error; answer?: (i
   client[applyBatchScript.name] = async (...args: (string | number)[]) => {
     sent.push({ command: applyBatchScript.name, args });
     if (options.failBatch !== undefined) throw options.failBatch;
-    // The flat reply of turApplyBatchV2: per call 1 and as many values as its script replies, or 0 and an error.
+    // The flat reply of turApplyBatchV3: per call 1 and as many values as its script replies, or 0 and an error.
     let at = 1 + Number(args[0]);
     const n = Number(args[at]);
     at += 1;
     const flat: unknown[] = [];
     for (let i = 0; i < n; i += 1) {
-      const width = args[at] === 'r' ? recordUsageScript.replyWidth : reserveScript.replyWidth;
-      at += 3 + Number(args[at + 2]);
+      const [kind, , argCount] = String(args[at]).split(':');
+      const width = kind === 'r' ? recordUsageScript.replyWidth : reserveScript.replyWidth;
+      at += 1 + Number(argCount);
       const [ok, value] = options.answer?.(i) ?? [1, `reply ${i}`];
       if (ok === 1) flat.push(1, value, ...Array.from({ length: width - 1 }, (_, j) => (j === 0 ? null : `v${j + 1}`)));
       else flat.push(0, value);
@@ -42,7 +43,7 @@ function fakeClient(options: { cluster?: boolean; failBatch?: Error; answer?: (i
 }
 
 describe('CoalescingScriptCaller', () => {
-  it('sends the calls of one turn as one batch, in order, with each call kind, key count, argument count and arguments', async () => {
+  it('sends the calls of one turn as one batch, in order, with each call shape (kind, key count, argument count) and arguments', async () => {
     const { client, sent } = fakeClient();
     const caller = new CoalescingScriptCaller({ maxBatch: 10 });
     const replies = await Promise.all([
@@ -56,7 +57,7 @@ describe('CoalescingScriptCaller', () => {
       ['reply 2', null, 'v2', 'v3'],
     ]);
     expect(sent).toEqual([
-      { command: applyBatchScript.name, args: [4, 'a', 'b', 'c', 'd', '3', 'r', '2', '2', '1', '2', 's', '1', '1', '3', 'r', '1', '0'] },
+      { command: applyBatchScript.name, args: [4, 'a', 'b', 'c', 'd', '3', 'r:2:2', '1', '2', 's:1:1', '3', 'r:1:0'] },
     ]);
   });
 

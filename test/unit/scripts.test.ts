@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ALL_SCRIPTS } from '../../src/adapters/redis/scripts/all.js';
-import { applyBatchScript } from '../../src/adapters/redis/scripts/apply-batch.js';
+import { applyBatchScript, batchBody, BATCHABLE } from '../../src/adapters/redis/scripts/apply-batch.js';
 import { repairHashScript } from '../../src/adapters/redis/scripts/repair-hash.js';
 
 // The store's scripts, the coalesced batch (spliced from the record and reserve scripts: editing either
@@ -11,13 +11,13 @@ const SCRIPTS = [...ALL_SCRIPTS, applyBatchScript, repairHashScript];
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
 const PINNED: Record<string, string> = {
-  turRecordUsageV8: '0d008c3445d2711efd2ceb8b1bf7e5e4ad921a64',
+  turRecordUsageV9: 'c9e80318ec86667ef5d0314252b06b47305054c3',
   turReadUsageV4: '9734ef87301617722d98814ac06c384f5b252d72',
   turSetLimitV2: 'c161a0411db5524ae3a65f1f5bf371b8b1b84019',
-  turReserveV7: '31f653e2e18ca6122d27b54148556105b0166b27',
-  turReleaseLeaseV3: '08b9d9fc7213b2daf984a22f8eef631b1d4c740a',
-  turSyncThresholdsV4: '4c52782024f6252a2b4ccbf92d2e63f65162c98b',
-  turApplyBatchV2: '4c629b85781e3143b7a5e4c1e3822dcd5b553b9a',
+  turReserveV8: '0eff5eac14ef42124257c3d32e84d3f5ca822e7e',
+  turReleaseLeaseV4: 'e8fc9fcab574d1ff76124966f4c4364137afb086',
+  turSyncThresholdsV5: '2de0bf865dbf11610e5352d10e46a3d07a475cb9',
+  turApplyBatchV3: '3dd1bd988f9bb54a85624093ace382da73b1cdac',
   turRepairHashV1: '68ead592df9a7be447be0ea10c885fc725e00aa4',
 };
 
@@ -38,5 +38,17 @@ describe('Lua scripts', () => {
     }
     expect(header).toContain('Reply:');
     for (let i = 1; i <= script.numberOfKeys; i += 1) expect(header).toContain(`KEYS[${i}]`);
+  });
+
+  it('splices each batchable body into the batch reading its KEYS and ARGV in place, by offset', () => {
+    expect(batchBody("local x = KEYS[3 + i] .. ARGV[10]\nif #ARGV >= 10 then return ARGV[9 + i] end")).toBe(
+      'function(KB, AB, NARGS)\nlocal x = KEYS[KB + 3 + i] .. ARGV[AB + 10]\nif NARGS >= 10 then return ARGV[AB + 9 + i] end\nend',
+    );
+    for (const script of Object.values(BATCHABLE)) expect(() => batchBody(script.body)).not.toThrow();
+  });
+
+  it('refuses to splice a body that uses KEYS or ARGV other than by index or #ARGV', () => {
+    expect(() => batchBody('for _, key in ipairs(KEYS) do end')).toThrow(/KEYS and ARGV only/);
+    expect(() => batchBody('local n = #KEYS')).toThrow(/KEYS and ARGV only/);
   });
 });

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { applyBatchScript, BATCHABLE } from './scripts/apply-batch.js';
+import { applyBatchScript, BATCHABLE, callShape } from './scripts/apply-batch.js';
 import type { BatchableScript, RedisScript } from './scripts/script.js';
 
 type ScriptCall = (...keysThenArgs: (string | number)[]) => Promise<unknown>;
@@ -33,7 +33,7 @@ export function hashTagOf(key: string): string | null {
 
 /**
  * Sends the record and reserve script calls issued in one event-loop turn on one connection as one
- * `turApplyBatchV2` call, which applies them in order, each as its own script would, with a reply per
+ * `turApplyBatchV3` call, which applies them in order, each as its own script would, with a reply per
  * call; each caller's promise settles only after Redis replied. A batch of one is the plain script
  * call; batches hold at most `maxBatch` calls, and a turn's calls are split into a few batches
  * (`batchSize`) so that Redis and Node overlap. On a Cluster, calls are grouped by hash tag (one tag,
@@ -118,7 +118,7 @@ function send(client: Redis | Cluster, batch: Pending[]): void {
   const argv: string[] = [String(batch.length)];
   for (const call of batch) {
     keys.push(...call.keys);
-    argv.push(call.kind, String(call.keys.length), String(call.args.length), ...call.args);
+    argv.push(callShape(call.kind, call.keys.length, call.args.length), ...call.args);
   }
   const run = (client as unknown as Record<string, ScriptCall>)[applyBatchScript.name] as ScriptCall;
   run.call(client, keys.length, ...keys, ...argv).then(

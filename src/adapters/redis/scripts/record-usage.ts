@@ -1,9 +1,10 @@
-import { IS_COUNTER_LUA, LEASE_TOTAL_LUA, MAX_COUNTER_LUA, UNPACK_LUA } from './lua-helpers.js';
+import { COUNTER_LUA, IS_COUNTER_LUA, LEASE_TOTAL_LUA, MAX_COUNTER_LUA, UNPACK_LUA } from './lua-helpers.js';
 import { type BatchableScript, batchableScript } from './script.js';
 
 // The cycle hash's counter fields, by ARGV position, and its detail fields (built once per script call).
 const RECORD_FIELDS_LUA = `local RECORD_FIELDS = {'prompt_tokens', 'completion_tokens', 'other_tokens', 'total_tokens'}
-local DETAIL_FIELDS = {'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'}`;
+local DETAIL_FIELDS = {'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'}
+local DAY = INT .. ':' .. INT .. ':' .. INT`;
 
 /**
  * Adds token counts to one cycle hash, claims idempotency keys and frees a lease, atomically;
@@ -11,7 +12,7 @@ local DETAIL_FIELDS = {'cache_read_tokens', 'cache_write_tokens', 'reasoning_tok
  * the record would push past 2^53 - 1 makes it refuse, writing nothing.
  */
 export const recordUsageScript: BatchableScript = batchableScript({
-  name: 'turRecordUsageV8',
+  name: 'turRecordUsageV9',
   replyWidth: 4,
   numberOfKeys: 6,
   header: `  Records usage into one user's cycle.
@@ -41,9 +42,9 @@ export const recordUsageScript: BatchableScript = batchableScript({
     integer, or for a duplicate a bulk string or nil), or, writing nothing: the error 'TUR_CORRUPT <field>' when a
     counter is not an integer from 0 to 2^53 - 1, 'TUR_OVERFLOW <field>' when the record would
     push it past 2^53 - 1, or 'TUR_CORRUPT daily' when the day's rollup is not three such integers.`,
-  helpers: [IS_COUNTER_LUA, MAX_COUNTER_LUA, LEASE_TOTAL_LUA, UNPACK_LUA, RECORD_FIELDS_LUA],
+  helpers: [COUNTER_LUA, IS_COUNTER_LUA, MAX_COUNTER_LUA, LEASE_TOTAL_LUA, UNPACK_LUA, RECORD_FIELDS_LUA],
   body: `local key = KEYS[1]
-local claims = tonumber(ARGV[7])
+local claims = ARGV[7] == '0' and 0 or tonumber(ARGV[7])
 local duplicate = false
 for i = 1, claims do
   if redis.call('EXISTS', KEYS[3 + i]) == 1 then duplicate = true end
@@ -61,7 +62,7 @@ if duplicate then
 end
 -- Every read and check comes before the first write, so a refusal, or a key of the wrong type, is
 -- raised with nothing written.
-local details = ARGV[10] ~= nil
+local details = #ARGV >= 10
 local current
 if details then
   current = redis.call('HMGET', key, 'prompt_tokens', 'completion_tokens', 'other_tokens', 'total_tokens',
@@ -69,20 +70,23 @@ if details then
 else
   current = redis.call('HMGET', key, 'prompt_tokens', 'completion_tokens', 'other_tokens', 'total_tokens')
 end
+-- The record's own numbers, each parsed once ('0', the usual other_tokens, without a tonumber).
+local add = {tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '0' and 0 or tonumber(ARGV[3]), tonumber(ARGV[4])}
 local sums = {}
 for i = 1, 4 do
   local value = current[i]
-  local sum = tonumber(ARGV[i])
+  local sum = add[i]
+  -- (Absent values are tested with type(): ioredis-mock's Lua gets a non-nil object for them.)
   if type(value) == 'string' then
-    if not is_counter(value) then return redis.error_reply('TUR_CORRUPT ' .. RECORD_FIELDS[i]) end
+    local stored = counter(value)
+    if stored == nil then return redis.error_reply('TUR_CORRUPT ' .. RECORD_FIELDS[i]) end
     -- Both terms are at most 2^53 - 1, so the double sum exceeds MAX_COUNTER exactly when the true one does.
-    sum = sum + tonumber(value)
+    sum = sum + stored
     if sum > MAX_COUNTER then return redis.error_reply('TUR_OVERFLOW ' .. RECORD_FIELDS[i]) end
   end
   sums[i] = sum
 end
 -- The day's rollup is one field 'prompt:completion:total': one HMGET and one HSET per record.
--- (Absent values are tested with type(): ioredis-mock's Lua gets a non-nil object for them.)
 local rollup = redis.call('HMGET', KEYS[6], ARGV[9], 'retain_until')
 local packed = rollup[1]
 -- The retention is set when the cycle's retain-until instant differs from the one last set (kept in
@@ -91,12 +95,13 @@ local packed = rollup[1]
 local retain = ARGV[5] ~= '0' and (rollup[2] ~= ARGV[5] or type(current[4]) ~= 'string')
 local day
 if type(packed) == 'string' then
-  local p, c, t = string.match(packed, '^(%d+):(%d+):(%d+)$')
-  if not (p and is_counter(p) and is_counter(c) and is_counter(t)) then return redis.error_reply('TUR_CORRUPT daily') end
-  p, c, t = tonumber(p) + tonumber(ARGV[1]), tonumber(c) + tonumber(ARGV[2]), tonumber(t) + tonumber(ARGV[4])
+  local p, c, t = match(packed, '^(%d+):(%d+):(%d+)$')
+  p, c, t = digits_counter(p), digits_counter(c), digits_counter(t)
+  if not (p and c and t) then return redis.error_reply('TUR_CORRUPT daily') end
+  p, c, t = p + add[1], c + add[2], t + add[4]
   -- Lua numbers are doubles: past 2^53 the sum would be rounded (JavaScript could not read it either).
   if p > MAX_COUNTER or c > MAX_COUNTER or t > MAX_COUNTER then return redis.error_reply('TUR_CORRUPT daily') end
-  day = string.format('%.0f:%.0f:%.0f', p, c, t)
+  day = format(DAY, p, c, t)
 else
   day = ARGV[1] .. ':' .. ARGV[2] .. ':' .. ARGV[4]
 end
@@ -108,28 +113,29 @@ end
 -- One HSET of the new values (read above, inside this script) instead of an HINCRBY per field; a
 -- field the record adds nothing to is not written, as before.
 if ARGV[3] == '0' and ARGV[1] ~= '0' and ARGV[2] ~= '0' then
-  redis.call('HSET', key, 'prompt_tokens', string.format('%.0f', sums[1]), 'completion_tokens',
-    string.format('%.0f', sums[2]), 'total_tokens', string.format('%.0f', sums[4]))
+  redis.call('HSET', key, 'prompt_tokens', format(INT, sums[1]), 'completion_tokens', format(INT, sums[2]),
+    'total_tokens', format(INT, sums[4]))
 else
   local writes = {}
   for i = 1, 4 do
     if ARGV[i] ~= '0' then
       writes[#writes + 1] = RECORD_FIELDS[i]
-      writes[#writes + 1] = string.format('%.0f', sums[i])
+      writes[#writes + 1] = format(INT, sums[i])
     end
   end
   if #writes > 0 then redis.call('HSET', key, unpack_list(writes)) end
 end
 if details then
   for i = 1, 3 do
-    local amount = ARGV[9 + i]
+    local amount = 9 + i <= #ARGV and ARGV[9 + i] or nil
     local value = current[4 + i]
     -- A corrupt detail, or one that would pass 2^53 - 1, is left as it is: details are informational
     -- and never block the usage itself.
-    local present = type(value) == 'string'
-    if amount ~= nil and amount ~= '0' and (not present or is_counter(value)) then
-      local sum = tonumber(amount) + (present and tonumber(value) or 0)
-      if sum <= MAX_COUNTER then redis.call('HSET', key, DETAIL_FIELDS[i], string.format('%.0f', sum)) end
+    local stored = 0
+    if type(value) == 'string' then stored = counter(value) end
+    if amount ~= nil and amount ~= '0' and stored ~= nil then
+      local sum = tonumber(amount) + stored
+      if sum <= MAX_COUNTER then redis.call('HSET', key, DETAIL_FIELDS[i], format(INT, sum)) end
     end
   end
 end

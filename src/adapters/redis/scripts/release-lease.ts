@@ -1,9 +1,9 @@
-import { IS_COUNTER_LUA, LEASE_TOTAL_LUA, NOW_MS_LUA } from './lua-helpers.js';
+import { COUNTER_LUA, IS_COUNTER_LUA, LEASE_TOTAL_LUA, NOW_MS_LUA } from './lua-helpers.js';
 import type { RedisScript } from './script.js';
 
 /** Frees a lease; says whether it was still live. */
 export const releaseLeaseScript: RedisScript = {
-  name: 'turReleaseLeaseV3',
+  name: 'turReleaseLeaseV4',
   numberOfKeys: 2,
   lua: `--[[
   Frees one lease without recording usage, and takes its tokens off the running total.
@@ -12,6 +12,7 @@ export const releaseLeaseScript: RedisScript = {
   ARGV[1] lease member 'id:tokens'
   Reply: 1 when the lease was there and not yet expired, else 0.
 ]]
+${COUNTER_LUA}
 ${IS_COUNTER_LUA}
 ${NOW_MS_LUA}
 ${LEASE_TOTAL_LUA}

@@ -1,9 +1,9 @@
-import { IS_COUNTER_LUA, LEASE_TOTAL_LUA, MAX_COUNTER_LUA, NOW_MS_ONCE_LUA, USED_AND_LIMIT_LUA } from './lua-helpers.js';
+import { COUNTER_LUA, IS_COUNTER_LUA, LEASE_TOTAL_LUA, MAX_COUNTER_LUA, NOW_MS_ONCE_LUA, USED_AND_LIMIT_LUA } from './lua-helpers.js';
 import { type BatchableScript, batchableScript } from './script.js';
 
 /** Check-and-reserve in one step: `used + reserved + tokens <= limit`, or no limit, stores the lease. */
 export const reserveScript: BatchableScript = batchableScript({
-  name: 'turReserveV7',
+  name: 'turReserveV8',
   replyWidth: 5,
   numberOfKeys: 4,
   header: `  Prunes up to 100 expired leases, then holds tokens for one user's cycle if they fit under the
@@ -23,7 +23,7 @@ export const reserveScript: BatchableScript = batchableScript({
     none), lease expiry in ms by the server clock (0 when denied)}, or the error
     'TUR_CORRUPT <field>' when total_tokens or a usage_limit is not an integer from 0 to 2^53 - 1, or
     'TUR_OVERFLOW reserved' when, without a limit, used + reserved + tokens would pass 2^53 - 1.`,
-  helpers: [IS_COUNTER_LUA, MAX_COUNTER_LUA, USED_AND_LIMIT_LUA, NOW_MS_ONCE_LUA, LEASE_TOTAL_LUA],
+  helpers: [COUNTER_LUA, IS_COUNTER_LUA, MAX_COUNTER_LUA, USED_AND_LIMIT_LUA, NOW_MS_ONCE_LUA, LEASE_TOTAL_LUA],
   body: `local now = now_ms()
 local used, limit, corrupt = used_and_limit(KEYS[1], KEYS[2])
 if corrupt then return redis.error_reply('TUR_CORRUPT ' .. corrupt) end

@@ -1,4 +1,4 @@
-import { IS_COUNTER_LUA, NOW_MS_LUA, USED_AND_LIMIT_LUA } from './lua-helpers.js';
+import { COUNTER_LUA, NOW_MS_LUA, USED_AND_LIMIT_LUA } from './lua-helpers.js';
 import type { RedisScript } from './script.js';
 
 /**
@@ -6,7 +6,7 @@ import type { RedisScript } from './script.js';
  * keeps the user's index of cycles with claimed thresholds (so a standing-limit change re-checks them).
  */
 export const syncThresholdsScript: RedisScript = {
-  name: 'turSyncThresholdsV4',
+  name: 'turSyncThresholdsV5',
   numberOfKeys: 4,
   lua: `--[[
   Brings one user's claimed alert thresholds in line with the cycle's usage and effective limit.
@@ -21,7 +21,7 @@ export const syncThresholdsScript: RedisScript = {
   Reply: {total_tokens, effective limit (-1 when none), newly claimed thresholds (ppm)...}, or the
     error 'TUR_CORRUPT <field>' when total_tokens or a usage_limit is not an integer from 0 to 2^53 - 1.
 ]]
-${IS_COUNTER_LUA}
+${COUNTER_LUA}
 ${USED_AND_LIMIT_LUA}
 ${NOW_MS_LUA}
 -- a * b as {high, low} in base 2^24, exact for integers a < 2^53 and b < 2^24: every partial product
