@@ -31,6 +31,7 @@ interface Scripts {
   readonly reserve: string;
   readonly batch: string;
   readonly names: string;
+  readonly recordName: string;
 }
 
 async function scriptsAt(dir: string): Promise<Scripts> {
@@ -44,13 +45,19 @@ async function scriptsAt(dir: string): Promise<Scripts> {
   const head = callShape === undefined
     ? (kind: string, keyCount: number, argCount: number) => [kind, String(keyCount), String(argCount)]
     : (kind: string, keyCount: number, argCount: number) => [callShape(kind, keyCount, argCount)];
-  return { head, record: record.lua, reserve: reserve.lua, batch: batch.lua, names: `${record.name}, ${reserve.name}, ${batch.name}` };
+  return { head, record: record.lua, reserve: reserve.lua, batch: batch.lua, names: `${record.name}, ${reserve.name}, ${batch.name}`, recordName: record.name };
 }
 
 let lease = 0;
-function recordCall(u: number): { keys: string[]; args: string[] } {
+/**
+ * What the store sends for incrementDetailedUsage(user, 100, 50) (no lease, no idempotency key), in the
+ * layout of the given record script version: V10 put the optional keys and arguments last and leaves
+ * them out; before, every call had 6 keys (placeholders included) and 9 arguments.
+ */
+function recordCall(u: number, recordName: string): { keys: string[]; args: string[] } {
   const k = `token_usage:u${u}:2026-12-01`;
   const retain = String(Math.floor(Date.now() / 1000) + 86_400 * 100);
+  if (Number(/V(\d+)$/.exec(recordName)?.[1]) >= 10) return { keys: [k, `${k}:daily`], args: ['100', '50', '0', '150', retain, '2026-12-02'] };
   return { keys: [k, `${k}:leases`, `${k}:leases:total`, k, k, `${k}:daily`], args: ['100', '50', '0', '150', retain, '', '0', '3600000', '2026-12-02'] };
 }
 function reserveCall(u: number): { keys: string[]; args: string[] } {
@@ -62,7 +69,7 @@ function batchOf(s: Scripts, kind: 'r' | 's', first: number): string[] {
   const keys: string[] = [];
   const argv: string[] = [String(BATCH)];
   for (let b = 0; b < BATCH; b += 1) {
-    const call = kind === 'r' ? recordCall((first + b) % USERS) : reserveCall((first + b) % USERS);
+    const call = kind === 'r' ? recordCall((first + b) % USERS, s.recordName) : reserveCall((first + b) % USERS);
     keys.push(...call.keys);
     argv.push(...s.head(kind, call.keys.length, call.args.length), ...call.args);
   }
@@ -97,7 +104,7 @@ async function main(): Promise<void> {
     const cells: Array<{ label: string; run: () => Promise<number> }> = [];
     for (const [version, s] of [['base', base], ['head', head]] as const) {
       cells.push(
-        { label: `${version} record`, run: () => measure(client, s.record, (i) => { const c = recordCall(i % USERS); return ['6', ...c.keys, ...c.args]; }, CALLS, 1) },
+        { label: `${version} record`, run: () => measure(client, s.record, (i) => { const c = recordCall(i % USERS, s.recordName); return [String(c.keys.length), ...c.keys, ...c.args]; }, CALLS, 1) },
         { label: `${version} record, batch of ${BATCH}`, run: () => measure(client, s.batch, (i) => batchOf(s, 'r', i * BATCH), CALLS / BATCH, BATCH) },
         { label: `${version} reserve`, run: () => measure(client, s.reserve, (i) => { const c = reserveCall(i % USERS); return ['4', ...c.keys, ...c.args]; }, CALLS, 1) },
         { label: `${version} reserve, batch of ${BATCH}`, run: () => measure(client, s.batch, (i) => batchOf(s, 's', i * BATCH), CALLS / BATCH, BATCH) },

@@ -14,7 +14,7 @@ async function snapshot(raw: Redis, prefix: string): Promise<Record<string, stri
   return out;
 }
 
-// What the record script (turRecordUsageV9) does beyond the counters the contract suite checks: the
+// What the record script (turRecordUsageV10) does beyond the counters the contract suite checks: the
 // order of its writes and when it sets the retention.
 describeRedis('the record and reserve scripts on real Redis', () => {
   let raw: Redis;

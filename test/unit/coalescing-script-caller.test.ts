@@ -64,8 +64,9 @@ describe('CoalescingScriptCaller', () => {
   it('sends a batch of one as the plain script call, and calls of later turns in later batches', async () => {
     const { client, sent } = fakeClient();
     const caller = new CoalescingScriptCaller({ maxBatch: 10 });
-    expect(await caller.call(client, recordUsageScript, ['a'], ['1'])).toEqual(['plain', 'a', '1']);
-    expect(await caller.call(client, reserveScript, ['b'], ['2'])).toEqual(['plain', 'b', '2']);
+    // The plain call takes the script's full key count: keys left out are its first key, the placeholder.
+    expect(await caller.call(client, recordUsageScript, ['a', 'b'], ['1'])).toEqual(['plain', 'a', 'b', 'a', 'a', 'a', 'a', '1']);
+    expect(await caller.call(client, reserveScript, ['b', 'c', 'd', 'e'], ['2'])).toEqual(['plain', 'b', 'c', 'd', 'e', '2']);
     expect(sent.map((s) => s.command)).toEqual([recordUsageScript.name, reserveScript.name]);
   });
 
@@ -82,7 +83,7 @@ describe('CoalescingScriptCaller', () => {
     const replies = await Promise.all(Array.from({ length: 7 }, (_, i) => caller.call(client, recordUsageScript, [`k${i}`], [])));
     expect(sent.map((s) => s.command)).toEqual([applyBatchScript.name, applyBatchScript.name, recordUsageScript.name]);
     const wide = (i: number) => [`reply ${i}`, null, 'v2', 'v3'];
-    expect(replies).toEqual([wide(0), wide(1), wide(2), wide(0), wide(1), wide(2), ['plain', 'k6']]);
+    expect(replies).toEqual([wide(0), wide(1), wide(2), wide(0), wide(1), wide(2), ['plain', ...Array.from({ length: 6 }, () => 'k6')]]);
   });
 
   it('rejects only the call its script refused, with that script error', async () => {

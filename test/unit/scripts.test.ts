@@ -11,13 +11,13 @@ const SCRIPTS = [...ALL_SCRIPTS, applyBatchScript, repairHashScript];
 // Pinned so that editing a script is deliberate: change the Lua, bump the versioned name, update the SHA
 // (`npx tsx scripts/pin-scripts.ts` prints them).
 const PINNED: Record<string, string> = {
-  turRecordUsageV9: 'c9e80318ec86667ef5d0314252b06b47305054c3',
+  turRecordUsageV10: '1f83e98ee7539ad5e56b7dfd208747b5e6f376e2',
   turReadUsageV4: '9734ef87301617722d98814ac06c384f5b252d72',
   turSetLimitV2: 'c161a0411db5524ae3a65f1f5bf371b8b1b84019',
   turReserveV8: '0eff5eac14ef42124257c3d32e84d3f5ca822e7e',
   turReleaseLeaseV4: 'e8fc9fcab574d1ff76124966f4c4364137afb086',
   turSyncThresholdsV5: '2de0bf865dbf11610e5352d10e46a3d07a475cb9',
-  turApplyBatchV3: '3dd1bd988f9bb54a85624093ace382da73b1cdac',
+  turApplyBatchV3: '8d50658f3cce369109199051fc6274e5d80911cd',
   turRepairHashV1: '68ead592df9a7be447be0ea10c885fc725e00aa4',
 };
 

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { applyBatchScript, BATCHABLE, callShape } from './scripts/apply-batch.js';
-import type { BatchableScript, RedisScript } from './scripts/script.js';
+import { type BatchableScript, paddedKeys, type RedisScript } from './scripts/script.js';
 
 type ScriptCall = (...keysThenArgs: (string | number)[]) => Promise<unknown>;
 
@@ -146,7 +146,7 @@ function settle(batch: readonly Pending[], replies: readonly unknown[]): void {
 
 function plain(client: Redis | Cluster, script: RedisScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
   const run = (client as unknown as Record<string, ScriptCall>)[script.name] as ScriptCall;
-  return run.call(client, ...keys, ...args);
+  return run.call(client, ...paddedKeys(script, keys), ...args);
 }
 
 function isCluster(client: Redis | Cluster): boolean {

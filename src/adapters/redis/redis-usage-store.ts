@@ -45,7 +45,7 @@ import { readUsageScript } from './scripts/read-usage.js';
 import { recordUsageScript } from './scripts/record-usage.js';
 import { releaseLeaseScript } from './scripts/release-lease.js';
 import { reserveScript } from './scripts/reserve.js';
-import type { RedisScript } from './scripts/script.js';
+import { paddedKeys, type RedisScript } from './scripts/script.js';
 import { setLimitScript } from './scripts/set-limit.js';
 import { syncThresholdsScript } from './scripts/sync-thresholds.js';
 
@@ -145,7 +145,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
   async #recordPart(client: Redis | Cluster, calls: readonly RecordCall[]): Promise<BatchRecordResult[]> {
     const pipeline = client.pipeline();
     const queue = pipeline as unknown as Record<string, (...keysThenArgs: string[]) => unknown>;
-    for (const call of calls) queue[recordUsageScript.name]?.call(pipeline, ...call.keys, ...call.args);
+    for (const call of calls) queue[recordUsageScript.name]?.call(pipeline, ...paddedKeys(recordUsageScript, call.keys), ...call.args);
     let replies: [Error | null, unknown][] | null;
     try {
       replies = await pipeline.exec();
@@ -174,30 +174,29 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
     const { userId, cycle, idempotencyKeys } = command;
     const key = this.#keys.cycle(userId, cycle.start);
     if (idempotencyKeys.length > 2) throw new TypeError('recordUsage takes at most two idempotency keys');
-    const claims = idempotencyKeys.map((idem) => this.#keys.idempotency(userId, idem));
-    return {
-      keys: [
-        key,
-        this.#keys.leases(userId, cycle.start),
-        this.#keys.leaseTotal(userId, cycle.start),
-        claims[0] ?? key,
-        claims[1] ?? key,
-        this.#keys.daily(userId, cycle.start),
-      ],
-      args: [
-        String(command.promptTokens),
-        String(command.completionTokens),
-        String(command.otherTokens),
-        // The domain checked that the sum is a safe integer; summing here keeps floats out of Lua.
-        String(command.promptTokens + command.completionTokens + command.otherTokens),
-        unixSeconds(cycle.retainUntil),
+    const keys: [string, string, ...string[]] = [key, this.#keys.daily(userId, cycle.start)];
+    const args = [
+      String(command.promptTokens),
+      String(command.completionTokens),
+      String(command.otherTokens),
+      // The domain checked that the sum is a safe integer; summing here keeps floats out of Lua.
+      String(command.promptTokens + command.completionTokens + command.otherTokens),
+      unixSeconds(cycle.retainUntil),
+      command.rollupDay,
+    ];
+    // The lease and idempotency keys and their arguments only when the record needs them: a plain
+    // record is 2 keys and 6 arguments in a batch instead of 6 and 9 (less for Redis to read per record).
+    if (command.releaseLease !== null || idempotencyKeys.length > 0 || command.details !== undefined) {
+      keys.push(this.#keys.leases(userId, cycle.start), this.#keys.leaseTotal(userId, cycle.start));
+      for (const idem of idempotencyKeys) keys.push(this.#keys.idempotency(userId, idem));
+      args.push(
         command.releaseLease === null ? '' : leaseMember(command.releaseLease),
-        String(claims.length),
+        String(idempotencyKeys.length),
         String(command.dedupeWindowMs),
-        command.rollupDay,
         ...detailArgs(command),
-      ],
-    };
+      );
+    }
+    return { keys, args };
   }
 
   /** A reader of the daily rollups this store writes, on the same (borrowed) clients. */
@@ -393,7 +392,7 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
       reply =
         this.#coalescer !== undefined && CoalescingScriptCaller.batchable(script)
           ? await this.#coalescer.call(client, script, keys, args)
-          : await run.call(client, ...keys, ...args);
+          : await run.call(client, ...paddedKeys(script, keys), ...args);
     } catch (error) {
       throw clientError(client, operation, error, errorKey);
     }
@@ -414,17 +413,18 @@ export class RedisUsageStore implements UsageStore, AlertStateStore, HealthProbe
 }
 
 interface RecordCall {
-  readonly keys: [string, string, string, string, string, string];
-  readonly args: string[];
+  /** The record script's keys: the cycle hash and its daily rollup, then only those it needs. */
+  readonly keys: readonly [string, string, ...string[]];
+  readonly args: readonly string[];
 }
 
 /**
- * The record script's 'TUR_CORRUPT daily' is about the rollup hash (KEYS[6]), not the cycle hash:
+ * The record script's 'TUR_CORRUPT daily' is about the rollup hash (KEYS[2]), not the cycle hash:
  * name that key and the day's field, so the error points at what to fix.
  */
 function onRollupKey<E>(error: E, call: RecordCall): E | CorruptUsageDataError {
   if (!(error instanceof CorruptUsageDataError) || error.field !== 'daily') return error;
-  const [daily, day] = [call.keys[5], call.args[8] ?? ''];
+  const [daily, day] = [call.keys[1], call.args[5] ?? ''];
   return new CorruptUsageDataError(
     daily,
     'daily',

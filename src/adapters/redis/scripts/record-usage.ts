@@ -12,31 +12,34 @@ local DAY = INT .. ':' .. INT .. ':' .. INT`;
  * the record would push past 2^53 - 1 makes it refuse, writing nothing.
  */
 export const recordUsageScript: BatchableScript = batchableScript({
-  name: 'turRecordUsageV9',
+  name: 'turRecordUsageV10',
   replyWidth: 4,
   numberOfKeys: 6,
-  header: `  Records usage into one user's cycle.
+  header: `  Records usage into one user's cycle. The keys and arguments a record does not need come last and
+  may be left out: 2 keys and 6 arguments for a record without a lease to free, idempotency keys or
+  details (a fixed-key-count caller repeats KEYS[1] in place of the keys it leaves out).
   KEYS[1] cycle hash <prefix>:<user>:<YYYY-MM-DD>
-  KEYS[2] cycle leases zset <prefix>:<user>:<YYYY-MM-DD>:leases
-  KEYS[3] running total of KEYS[2]'s tokens <prefix>:<user>:<YYYY-MM-DD>:leases:total
-  KEYS[4] first idempotency key <prefix>:<user>:idem:<sha1> (KEYS[1] as a placeholder when unused)
-  KEYS[5] second idempotency key (KEYS[1] as a placeholder when unused)
-  KEYS[6] cycle daily rollup hash <prefix>:<user>:<YYYY-MM-DD>:daily, field '<day>' = 'prompt:completion:total'
+  KEYS[2] cycle daily rollup hash <prefix>:<user>:<YYYY-MM-DD>:daily, field '<day>' = 'prompt:completion:total'
     (and 'retain_until', the ARGV[5] last applied)
+  KEYS[3] cycle leases zset <prefix>:<user>:<YYYY-MM-DD>:leases (read only when ARGV[7] names a lease)
+  KEYS[4] running total of KEYS[3]'s tokens <prefix>:<user>:<YYYY-MM-DD>:leases:total (the same)
+  KEYS[5] first idempotency key <prefix>:<user>:idem:<sha1> (read only when ARGV[8] is 1 or 2)
+  KEYS[6] second idempotency key (read only when ARGV[8] is 2)
   ARGV[1] prompt tokens to add (decimal integer >= 0)
   ARGV[2] completion tokens to add
   ARGV[3] other tokens to add (not broken down into prompt and completion)
   ARGV[4] total tokens to add: ARGV[1] + ARGV[2] + ARGV[3], summed by the caller (exact, < 2^53)
-  ARGV[5] retain until, Unix seconds for EXPIREAT of KEYS[1] and KEYS[6], set only when it differs from
-    KEYS[6]'s field 'retain_until' (then written too) or KEYS[1] has no total_tokens yet; '0' leaves
+  ARGV[5] retain until, Unix seconds for EXPIREAT of KEYS[1] and KEYS[2], set only when it differs from
+    KEYS[2]'s field 'retain_until' (then written too) or KEYS[1] has no total_tokens yet; '0' leaves
     the TTL alone
-  ARGV[6] lease member 'id:tokens' to remove from KEYS[2] (and KEYS[3]), even for a duplicate; '' for none
-  ARGV[7] how many idempotency keys are real: 0, 1 or 2
-  ARGV[8] dedupe window in ms (PX of each claimed key)
-  ARGV[9] rollup day YYYY-MM-DD: prompt, completion and total are added to its field in KEYS[6]
-  ARGV[10], ARGV[11], ARGV[12] optional: cache read, cache write, reasoning tokens to add (details of prompt and
-    completion, kept in their own fields and NOT added to the total; a corrupt one, or one that would
-    pass 2^53 - 1, is skipped)
+  ARGV[6] rollup day YYYY-MM-DD: prompt, completion and total are added to its field in KEYS[2]
+  ARGV[7] optional: lease member 'id:tokens' to remove from KEYS[3] (and KEYS[4]), even for a
+    duplicate; '' or absent for none
+  ARGV[8] optional: how many idempotency keys are real: 0 (or absent), 1 or 2
+  ARGV[9] optional: dedupe window in ms (PX of each claimed key; needed when ARGV[8] is not 0)
+  ARGV[10], ARGV[11], ARGV[12] optional (then ARGV[7] to ARGV[9] are present too): cache read, cache
+    write, reasoning tokens to add (details of prompt and completion, kept in their own fields and NOT
+    added to the total; a corrupt one, or one that would pass 2^53 - 1, is skipped)
   Reply: {duplicate (0 or 1), prompt_tokens, completion_tokens, total_tokens} after the update (a
     duplicate writes no usage but frees its lease and claims its keys not yet claimed; each counter an
     integer, or for a duplicate a bulk string or nil), or, writing nothing: the error 'TUR_CORRUPT <field>' when a
@@ -44,18 +47,19 @@ export const recordUsageScript: BatchableScript = batchableScript({
     push it past 2^53 - 1, or 'TUR_CORRUPT daily' when the day's rollup is not three such integers.`,
   helpers: [COUNTER_LUA, IS_COUNTER_LUA, MAX_COUNTER_LUA, LEASE_TOTAL_LUA, UNPACK_LUA, RECORD_FIELDS_LUA],
   body: `local key = KEYS[1]
-local claims = ARGV[7] == '0' and 0 or tonumber(ARGV[7])
+local lease = #ARGV >= 7 and ARGV[7] or ''
+local claims = (#ARGV >= 8 and ARGV[8] ~= '0') and tonumber(ARGV[8]) or 0
 local duplicate = false
 for i = 1, claims do
-  if redis.call('EXISTS', KEYS[3 + i]) == 1 then duplicate = true end
+  if redis.call('EXISTS', KEYS[4 + i]) == 1 then duplicate = true end
 end
 if duplicate then
-  if ARGV[6] ~= '' then
-    drop_lease(KEYS[2], KEYS[3], ARGV[6])
+  if lease ~= '' then
+    drop_lease(KEYS[3], KEYS[4], lease)
   end
   -- The other key names the same usage: claim it too, or a later write carrying only it counts again.
   for i = 1, claims do
-    redis.call('SET', KEYS[3 + i], '1', 'PX', ARGV[8], 'NX')
+    redis.call('SET', KEYS[4 + i], '1', 'PX', ARGV[9], 'NX')
   end
   local current = redis.call('HMGET', key, 'prompt_tokens', 'completion_tokens', 'total_tokens')
   return {1, current[1], current[2], current[3]}
@@ -87,7 +91,7 @@ for i = 1, 4 do
   sums[i] = sum
 end
 -- The day's rollup is one field 'prompt:completion:total': one HMGET and one HSET per record.
-local rollup = redis.call('HMGET', KEYS[6], ARGV[9], 'retain_until')
+local rollup = redis.call('HMGET', KEYS[2], ARGV[6], 'retain_until')
 local packed = rollup[1]
 -- The retention is set when the cycle's retain-until instant differs from the one last set (kept in
 -- the rollup hash), or the cycle hash is new: once per cycle for current cycles, on every late write
@@ -107,8 +111,8 @@ else
 end
 -- The writes. drop_lease's ZREM is the first and the only one that can still fail (a :leases key of
 -- the wrong type; every other key's type was checked by a read above).
-if ARGV[6] ~= '' then
-  drop_lease(KEYS[2], KEYS[3], ARGV[6])
+if lease ~= '' then
+  drop_lease(KEYS[3], KEYS[4], lease)
 end
 -- One HSET of the new values (read above, inside this script) instead of an HINCRBY per field; a
 -- field the record adds nothing to is not written, as before.
@@ -140,14 +144,14 @@ if details then
   end
 end
 if retain then
-  redis.call('HSET', KEYS[6], ARGV[9], day, 'retain_until', ARGV[5])
+  redis.call('HSET', KEYS[2], ARGV[6], day, 'retain_until', ARGV[5])
   redis.call('EXPIREAT', key, ARGV[5])
-  redis.call('EXPIREAT', KEYS[6], ARGV[5])
+  redis.call('EXPIREAT', KEYS[2], ARGV[5])
 else
-  redis.call('HSET', KEYS[6], ARGV[9], day)
+  redis.call('HSET', KEYS[2], ARGV[6], day)
 end
 for i = 1, claims do
-  redis.call('SET', KEYS[3 + i], '1', 'PX', ARGV[8])
+  redis.call('SET', KEYS[4 + i], '1', 'PX', ARGV[9])
 end
 return {0, sums[1], sums[2], sums[4]}
 `,

@@ -20,6 +20,19 @@ export interface BatchableScript extends RedisScript {
   readonly replyWidth: number;
 }
 
+/**
+ * A call's keys as a script defined with a fixed key count takes them. A call may leave out trailing
+ * keys its script does not read for it (the record script's lease and idempotency keys): a batch does
+ * not send them at all, and a plain call repeats its first key in their places, the scripts'
+ * placeholder for an unused key.
+ */
+export function paddedKeys(script: RedisScript, keys: readonly string[]): readonly string[] {
+  if (keys.length >= script.numberOfKeys) return keys;
+  const padded = [...keys];
+  while (padded.length < script.numberOfKeys) padded.push(keys[0] ?? '');
+  return padded;
+}
+
 /** Builds a batchable script: `lua` is the header, the helpers and the body, in that order. */
 export function batchableScript(parts: Omit<BatchableScript, 'lua'> & { readonly header: string }): BatchableScript {
   const { header, ...rest } = parts;
