@@ -102,6 +102,19 @@ describeRedis('coalesced record and reserve calls (real Redis)', () => {
     expect(await batch([['r:2:6', ...args]])).toEqual([1, 0, 1, 2, 3]);
   });
 
+  it('gives every reserve of one batch the same instant: one server clock read per batch (a batch is atomic)', async () => {
+    const user = aUserId('clock');
+    const key = `${prefix}:${user}:${CYCLE}`;
+    const keys = [key, `${prefix}:${user}:policy`, `${key}:leases`, `${key}:leases:total`];
+    // 400 reserves take Redis several ms, so per-reserve clock reads would see the clock move.
+    const calls = Array.from({ length: 400 }, (_, i) => ['s:4:3', `lease${i}:1`, '1', '60000']);
+    const reply = (await raw.eval(applyBatchScript.lua, calls.length * 4, ...calls.flatMap(() => keys), String(calls.length), ...calls.flat())) as number[];
+    const expiries = new Set(Array.from({ length: calls.length }, (_, i) => reply[i * 6 + 5]));
+    expect(expiries.size).toBe(1);
+    const scores = await raw.zrange(`${key}:leases`, 0, -1, 'WITHSCORES');
+    expect(new Set(scores.filter((_, i) => i % 2 === 1))).toEqual(new Set([String([...expiries][0])]));
+  });
+
   it('keeps idempotency per record inside one batch: the second use of a key is a duplicate', async () => {
     const user = aUserId('idem');
     const key = anIdempotencyKey();
