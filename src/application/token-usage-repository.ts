@@ -420,14 +420,14 @@ export class TokenUsageRepository {
       let result: RecordResult | null;
       if (s.monitor === undefined) {
         const pending = s.accounting[RECORD_ARGUMENTS](withKey);
-        const outcome = pending === null ? null : await pending;
+        const outcome = isPromise(pending) ? await pending : pending;
         result = outcome === null ? null : { duplicate: outcome.duplicate, counters: outcome.counters, alerts: NO_ALERTS };
       } else {
         // The cycle is resolved once, so the record and its threshold check use the same one even
         // when the record straddles a cycle boundary.
         const cycleStartDate = s.calendar.resolve(input.cycleStartDate).start;
         const pending = s.accounting[RECORD_ARGUMENTS]({ ...withKey, cycleStartDate });
-        const outcome = pending === null ? null : await pending;
+        const outcome = isPromise(pending) ? await pending : pending;
         result = outcome === null ? null : await this.#withAlerts(s, outcome, input.userId as string, cycleStartDate);
       }
       s.metrics.operation('record', result === null ? 'ok' : duplicateOrOk(result), (performance.now() - started) / 1000);
@@ -530,6 +530,11 @@ function closedReport(): HealthReport {
     checkedAt: new Date(at).toISOString(),
     error: 'the repository is closed',
   };
+}
+
+/** A store's pending answer, as opposed to an outcome a synchronous store returned (which never has `then`). */
+function isPromise<T>(value: PromiseLike<T> | object | null): value is PromiseLike<T> {
+  return value !== null && typeof (value as Partial<PromiseLike<T>>).then === 'function';
 }
 
 function duplicateOrOk(outcome: RecordOutcome): OperationOutcome {

@@ -8,6 +8,8 @@ import { callerIdempotencyKey } from './idempotency.js';
 import type { IdempotencyKey } from './idempotency.js';
 import { cycleStartOption, idempotencyKeyOption, parseOptions, readOptions } from './options.js';
 import { validatedRecordCommand } from './validated-command.js';
+import { RECORD_NOW, recordsNow } from './synchronous-record.js';
+import type { RecordsNow } from './synchronous-record.js';
 import type { ReadOptions, RecordOutcome, RecordUsageCommand, UsageCounters, UsageDetails, UsageStore } from '../ports/usage-store.js';
 
 /** Usage to record; unvalidated input straight from the caller. */
@@ -44,9 +46,11 @@ export class UsageAccounting {
   readonly #store: UsageStore;
   readonly #calendar: CycleCalendar;
   readonly #dedupeWindowMs: number;
+  readonly #recordsNow: RecordsNow | undefined;
 
   constructor(store: UsageStore, calendar: CycleCalendar, options: { readonly dedupeWindowMs: number }) {
     this.#store = store;
+    this.#recordsNow = recordsNow(store);
     this.#calendar = calendar;
     this.#dedupeWindowMs = options.dedupeWindowMs;
   }
@@ -75,10 +79,11 @@ export class UsageAccounting {
    * For the facade, which builds `input` itself from its positional arguments (so it is a plain
    * object holding only known fields, and each count it names is an own field): the same checks as
    * `record`, in the same order, without re-checking the object's shape. Throws `ValidationError`
-   * synchronously; `null` when every count is 0. Keyed by a symbol the package does not export, so
-   * callers outside it always go through `record`'s full checks.
+   * synchronously; `null` when every count is 0. The outcome itself when the store records
+   * synchronously (see `RECORD_NOW`; its errors are thrown then). Keyed by a symbol the package does
+   * not export, so callers outside it always go through `record`'s full checks.
    */
-  [RECORD_ARGUMENTS](input: RecordUsageInput): Promise<RecordOutcome> | null {
+  [RECORD_ARGUMENTS](input: RecordUsageInput): Promise<RecordOutcome> | RecordOutcome | null {
     // Mirrors parseOptions over RECORD_INPUT: fields in spec order, each read once, a count parsed when
     // it is an own field (even `undefined`), any other field when it is not `undefined`.
     const { userId: rawUser, cycleStartDate: rawDate, idempotencyKey: rawKey } = input;
@@ -89,7 +94,8 @@ export class UsageAccounting {
     const cycleDate = rawDate === undefined ? undefined : cycleStartOption(rawDate, 'cycleStartDate');
     const key = rawKey === undefined ? undefined : idempotencyKeyOption(rawKey, 'idempotencyKey');
     const command = this.#command(user, prompt, completion, unattributed, cycleDate, key);
-    return command === null ? null : this.#store.recordUsage(command);
+    if (command === null) return null;
+    return this.#recordsNow === undefined ? this.#store.recordUsage(command) : this.#recordsNow[RECORD_NOW](command);
   }
 
   /** The command of validated fields (`undefined` when absent); the user id and the key are checked here. */

@@ -1,4 +1,6 @@
 import { UsageError } from '../../domain/errors.js';
+import { RECORD_NOW, recordsNow } from '../../domain/synchronous-record.js';
+import type { RecordsNow } from '../../domain/synchronous-record.js';
 import type { Metrics, StoreErrorKind } from '../../ports/metrics.js';
 import type {
   BatchRecordResult,
@@ -21,10 +23,14 @@ import type {
 export class MeteredUsageStore implements UsageStore {
   readonly #inner: UsageStore;
   readonly #metrics: Metrics;
+  /** Present when the inner store records synchronously: then so does this decorator (see `RECORD_NOW`). */
+  readonly [RECORD_NOW]: ((command: RecordUsageCommand) => RecordOutcome) | undefined;
 
   constructor(inner: UsageStore, metrics: Metrics) {
     this.#inner = inner;
     this.#metrics = metrics;
+    const now = recordsNow(inner);
+    this[RECORD_NOW] = now === undefined ? undefined : (command) => this.#recordNow(now, command);
   }
 
   async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
@@ -33,6 +39,19 @@ export class MeteredUsageStore implements UsageStore {
     let outcome: RecordOutcome;
     try {
       outcome = await pending;
+    } catch (error) {
+      this.#metrics.storeError(kindOf(error));
+      throw error;
+    }
+    if (!outcome.duplicate) this.#count(command);
+    return outcome;
+  }
+
+  /** `recordUsage` over a synchronous store: the same counting, without a promise. */
+  #recordNow(inner: RecordsNow, command: RecordUsageCommand): RecordOutcome {
+    let outcome: RecordOutcome;
+    try {
+      outcome = inner[RECORD_NOW](command);
     } catch (error) {
       this.#metrics.storeError(kindOf(error));
       throw error;

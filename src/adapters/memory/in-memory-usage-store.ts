@@ -9,6 +9,8 @@ import {
   reserveCommandFrom,
   setLimitCommandFrom,
 } from '../../domain/store-commands.js';
+import { RECORD_NOW } from '../../domain/synchronous-record.js';
+import type { RecordsNow } from '../../domain/synchronous-record.js';
 import type { UserId } from '../../domain/user-id.js';
 import type { Clock } from '../../ports/clock.js';
 import type {
@@ -59,7 +61,7 @@ interface CycleEntry {
  * completion without yielding, so each is atomic. Retention, leases and idempotency windows follow
  * the given clock and are cleaned lazily.
  */
-export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthProbe {
+export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthProbe, RecordsNow {
   readonly #clock: Clock;
   // Per user, then per cycle: a lookup by the caller's own id string, no `user + cycle` key built per call.
   readonly #cycles = new Map<UserId, Map<CycleStart, CycleEntry>>();
@@ -73,6 +75,11 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
   }
 
   async recordUsage(recordCommand: RecordUsageCommand): Promise<RecordOutcome> {
+    return this[RECORD_NOW](recordCommand);
+  }
+
+  /** `recordUsage`, synchronously (see `RECORD_NOW`): it never yields anyway. */
+  [RECORD_NOW](recordCommand: RecordUsageCommand): RecordOutcome {
     const command = recordCommandFrom(recordCommand);
     this.#assertOpen('recordUsage');
     const now = this.#clock.now();

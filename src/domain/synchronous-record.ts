@@ -1,0 +1,21 @@
+import type { RecordOutcome, RecordUsageCommand, UsageStore } from '../ports/usage-store.js';
+
+/**
+ * The key of a store's optional synchronous record: the same step as `recordUsage(command)` (same
+ * checks, same writes, same errors), with the outcome returned or the error thrown at once instead of
+ * through a promise. The in-memory store, which finishes every record without yielding, offers it, and
+ * so does a decorator around such a store that adds nothing asynchronous (the metered one): the facade's
+ * record then pays for one promise instead of one per layer and a microtask hop each. Keyed by a symbol
+ * the package does not export; a store without it is called through `recordUsage` as before.
+ */
+export const RECORD_NOW: unique symbol = Symbol('token-usage-repository/recordNow');
+
+/** A store (or decorator) whose records complete synchronously. */
+export interface RecordsNow {
+  [RECORD_NOW](command: RecordUsageCommand): RecordOutcome;
+}
+
+/** `store` when it records synchronously, else `undefined`. */
+export function recordsNow(store: UsageStore): RecordsNow | undefined {
+  return typeof (store as Partial<RecordsNow>)[RECORD_NOW] === 'function' ? (store as UsageStore & RecordsNow) : undefined;
+}
