@@ -5,6 +5,7 @@ import { CycleCalendar } from '../../src/domain/billing-cycle.js';
 import { isUsageError, ValidationError } from '../../src/domain/errors.js';
 import { recordCommandFrom } from '../../src/domain/store-commands.js';
 import { RECORD_ARGUMENTS, UsageAccounting } from '../../src/domain/usage-accounting.js';
+import type { IdempotencyKey } from '../../src/domain/idempotency.js';
 import type { RecordUsageInput } from '../../src/domain/usage-accounting.js';
 import { isValidatedRecordCommand, validatedRecordCommand } from '../../src/domain/validated-command.js';
 import type { RecordUsageCommand } from '../../src/ports/usage-store.js';
@@ -77,6 +78,29 @@ describe('validated record commands', () => {
     expect(() => validatedRecordCommand(aUsageRecord({ dedupeWindowMs: 0 }))).toThrow(ValidationError);
     expect(() => validatedRecordCommand(aUsageRecord({ dedupeWindowMs: 1.5 }))).toThrow(ValidationError);
     expect(() => validatedRecordCommand(aUsageRecord({ prompt: Number.MAX_SAFE_INTEGER, completion: 1 }))).toThrow(ValidationError);
+  });
+
+  it('freeze every part of every command, however frozen and unfrozen parts are reused between commands', () => {
+    const { start } = aUsageRecord().cycle;
+    // A small pool, so the same objects come back (the shortcut for a part seen frozen before) in any order.
+    const cycles = [Object.freeze({ start, retainUntil: 1 }), { start, retainUntil: 2 }, Object.freeze({ start, retainUntil: null })];
+    const keyLists = [Object.freeze([]), [], Object.freeze(['c:a' as IdempotencyKey]), ['c:b' as IdempotencyKey]];
+    fc.assert(
+      fc.property(fc.array(fc.record({ cycle: fc.nat(cycles.length), keys: fc.nat(keyLists.length) }), { maxLength: 12 }), (picks) => {
+        for (const pick of picks) {
+          // Index `length` stands for a fresh, unfrozen object.
+          const cycle = cycles[pick.cycle] ?? { start, retainUntil: 3 };
+          const keys = keyLists[pick.keys] ?? ['c:fresh' as IdempotencyKey];
+          const command = validatedRecordCommand({ ...aUsageRecord(), cycle, idempotencyKeys: keys });
+          expect(Object.isFrozen(command.cycle) && Object.isFrozen(command.idempotencyKeys)).toBe(true);
+          expect(command.cycle).toEqual(cycle);
+          expect(command.idempotencyKeys).toEqual(keys);
+          if (!Object.isFrozen(cycle)) expect(command.cycle).not.toBe(cycle);
+          if (!Object.isFrozen(keys)) expect(command.idempotencyKeys).not.toBe(keys);
+        }
+      }),
+    );
+    expect(Object.isFrozen(cycles[1]) || Object.isFrozen(keyLists[1])).toBe(false); // the caller's objects stay its own
   });
 
   it('freeze copies of parts that were not frozen, leaving the caller its own objects', () => {
