@@ -49,11 +49,22 @@ interface CycleEntry {
   leaseTotal: number;
   /** Claimed alert thresholds, in ppm of the limit. */
   claimedThresholds: Set<number>;
-  /** The daily rollup (the Redis `:daily` hash): usage recorded into this cycle per day. */
-  daily: Map<CycleStart, { promptTokens: number; completionTokens: number; totalTokens: number }>;
-  /** The day of `daily` written last and its counters (the same object): nearly every record adds to it. */
-  lastDay: CycleStart | undefined;
-  lastDayUsage: { promptTokens: number; completionTokens: number; totalTokens: number } | undefined;
+  /**
+   * With `day`, the daily rollup (the Redis `:daily` hash): usage recorded into this cycle per day.
+   * The day written last is kept in the entry's own fields instead (nearly every record adds to it, and
+   * then touches no other object); every other day is in `daily`.
+   */
+  daily: Map<CycleStart, DayUsage>;
+  day: CycleStart | undefined;
+  dayPromptTokens: number;
+  dayCompletionTokens: number;
+  dayTotalTokens: number;
+}
+
+interface DayUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly totalTokens: number;
 }
 
 /**
@@ -85,15 +96,9 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     const command = recordCommandFrom(recordCommand);
     this.#assertOpen('recordUsage');
     const now = this.#clock.now();
-    const claims = command.idempotencyKeys.length === 0 ? NO_CLAIMS : command.idempotencyKeys.map((key) => `${command.userId}\u0000${key}`);
-    const live = (claim: string): boolean => (this.#claimedKeys.get(claim) ?? 0) > now;
-    if (claims !== NO_CLAIMS && claims.some(live)) {
-      // As the Redis script: the other key names the same usage, so it is claimed too.
-      for (const claim of claims) if (!live(claim)) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
-      const entry = this.#entry(command.userId, command.cycle.start, false);
-      if (command.releaseLease !== null && entry !== undefined) dropLease(entry, leaseMember(command.releaseLease));
-      return { duplicate: true, counters: counters(entry ?? EMPTY) };
-    }
+    // No closure in this method: what it captured would be allocated on every record, keys or not.
+    const claims = command.idempotencyKeys.length === 0 ? NO_CLAIMS : claimsOf(command);
+    if (claims !== NO_CLAIMS && this.#anyLive(claims, now)) return this.#duplicate(command, claims, now);
     const found = this.#entry(command.userId, command.cycle.start, false, now);
     const before = found ?? EMPTY_ENTRY;
     const added = command.promptTokens + command.completionTokens + command.otherTokens;
@@ -116,17 +121,10 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     entry.completionTokens += command.completionTokens;
     entry.otherTokens += command.otherTokens;
     entry.totalTokens += added;
-    const day = entry.lastDay === command.rollupDay ? entry.lastDayUsage : entry.daily.get(command.rollupDay);
-    if (day === undefined) {
-      const usage = { promptTokens: command.promptTokens, completionTokens: command.completionTokens, totalTokens: added };
-      entry.daily.set(command.rollupDay, usage);
-      entry.lastDay = command.rollupDay;
-      entry.lastDayUsage = usage;
-    } else {
-      day.promptTokens += command.promptTokens;
-      day.completionTokens += command.completionTokens;
-      day.totalTokens += added;
-    }
+    if (entry.day !== command.rollupDay) switchDay(entry, command.rollupDay);
+    entry.dayPromptTokens += command.promptTokens;
+    entry.dayCompletionTokens += command.completionTokens;
+    entry.dayTotalTokens += added;
     if (command.details !== undefined) {
       for (const name of DETAIL_NAMES) {
         // As on Redis: a detail that would pass 2^53 - 1 is left as it is (details never block usage).
@@ -139,6 +137,24 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     for (const claim of claims) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
     if (this.#claimedKeys.size >= this.#sweepClaimsAt) this.#sweepClaims(now);
     return { duplicate: false, counters: counters(entry) };
+  }
+
+  /** A record one of whose keys is claimed: nothing is added, the lease is freed all the same. */
+  #duplicate(command: RecordUsageCommand, claims: readonly string[], now: number): RecordOutcome {
+    // As the Redis script: the other key names the same usage, so it is claimed too.
+    for (const claim of claims) if (!this.#live(claim, now)) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
+    const entry = this.#entry(command.userId, command.cycle.start, false);
+    if (command.releaseLease !== null && entry !== undefined) dropLease(entry, leaseMember(command.releaseLease));
+    return { duplicate: true, counters: counters(entry ?? EMPTY) };
+  }
+
+  #anyLive(claims: readonly string[], now: number): boolean {
+    for (const claim of claims) if (this.#live(claim, now)) return true;
+    return false;
+  }
+
+  #live(claim: string, now: number): boolean {
+    return (this.#claimedKeys.get(claim) ?? 0) > now;
   }
 
   async recordUsageBatch(batch: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
@@ -182,7 +198,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     entry.details = { cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 };
     entry.claimedThresholds.clear();
     entry.daily.clear();
-    entry.lastDay = entry.lastDayUsage = undefined;
+    entry.day = undefined;
+    entry.dayPromptTokens = entry.dayCompletionTokens = entry.dayTotalTokens = 0;
   }
 
   async setLimit(setLimitCommand: SetLimitCommand): Promise<void> {
@@ -287,20 +304,23 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
       entry = undefined;
     }
     if (entry === undefined && create) {
+      // What a record reads and writes first, so it lies in as few cache lines as can be.
       entry = {
         promptTokens: 0,
         completionTokens: 0,
         totalTokens: 0,
         otherTokens: 0,
+        retainUntil: null,
+        day: undefined,
+        dayPromptTokens: 0,
+        dayCompletionTokens: 0,
+        dayTotalTokens: 0,
         details: { cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 },
         cycleLimit: null,
-        retainUntil: null,
         leases: new Map(),
         leaseTotal: 0,
         claimedThresholds: new Set(),
         daily: new Map(),
-        lastDay: undefined,
-        lastDayUsage: undefined,
       };
       if (users === undefined) {
         users = new Map();
@@ -332,7 +352,9 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
   /** A copy of the cycle's daily rollup (days with usage, in date order). Read-only. */
   dailyUsage(user: UserId, cycle: CycleStart): { day: CycleStart; promptTokens: number; completionTokens: number; totalTokens: number }[] {
     const entry = this.#entry(user, cycle, false);
-    return [...(entry?.daily ?? [])]
+    const days = [...(entry?.daily ?? [])];
+    if (entry?.day !== undefined) days.push([entry.day, dayUsage(entry)]);
+    return days
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([day, counters]) => ({ day, ...counters }));
   }
@@ -402,6 +424,26 @@ function pruneLeases(entry: CycleEntry, now: number, max: number): void {
     dropLease(entry, member);
     removed += 1;
   }
+}
+
+function dayUsage(entry: CycleEntry): DayUsage {
+  return { promptTokens: entry.dayPromptTokens, completionTokens: entry.dayCompletionTokens, totalTokens: entry.dayTotalTokens };
+}
+
+/** Makes `day` the entry's own rollup day: the one it held goes into `daily`, and `day`'s counters come out of it. */
+function switchDay(entry: CycleEntry, day: CycleStart): void {
+  if (entry.day !== undefined) entry.daily.set(entry.day, dayUsage(entry));
+  const stored = entry.daily.get(day);
+  entry.daily.delete(day);
+  entry.day = day;
+  entry.dayPromptTokens = stored?.promptTokens ?? 0;
+  entry.dayCompletionTokens = stored?.completionTokens ?? 0;
+  entry.dayTotalTokens = stored?.totalTokens ?? 0;
+}
+
+/** The claims of a record's keys: per user, as the Redis keys are. */
+function claimsOf(command: RecordUsageCommand): string[] {
+  return command.idempotencyKeys.map((key) => `${command.userId}\u0000${key}`);
 }
 
 function leaseMember(lease: LeaseRef): string {
