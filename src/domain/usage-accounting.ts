@@ -76,21 +76,28 @@ export class UsageAccounting {
   }
 
   /**
-   * For the facade, which builds `input` itself from its positional arguments (so it is a plain
-   * object holding only known fields, and each count it names is an own field): the same checks as
-   * `record`, in the same order, without re-checking the object's shape. Throws `ValidationError`
-   * synchronously; `null` when every count is 0. The outcome itself when the store records
-   * synchronously (see `RECORD_NOW`; its errors are thrown then). Keyed by a symbol the package does
-   * not export, so callers outside it always go through `record`'s full checks.
+   * For the facade, which has the fields of a record as its positional arguments: `record` of the
+   * input those fields make, with the same checks in the same order, without building and re-reading
+   * an input object. A count the facade method does not name is passed as 0 (what its absence means);
+   * one it names is checked even when `undefined` (a missing argument is an error, never 0). Throws
+   * `ValidationError` synchronously; `null` when every count is 0. The outcome itself when the store
+   * records synchronously (see `RECORD_NOW`; its errors are thrown then). Keyed by a symbol the
+   * package does not export, so callers outside it always go through `record`'s full checks.
    */
-  [RECORD_ARGUMENTS](input: RecordUsageInput): Promise<RecordOutcome> | RecordOutcome | null {
-    // Mirrors parseOptions over RECORD_INPUT: fields in spec order, each read once, a count parsed when
-    // it is an own field (even `undefined`), any other field when it is not `undefined`.
-    const { userId: rawUser, cycleStartDate: rawDate, idempotencyKey: rawKey } = input;
+  [RECORD_ARGUMENTS](
+    rawUser: unknown,
+    rawPrompt: unknown,
+    rawCompletion: unknown,
+    rawUnattributed: unknown,
+    rawDate: unknown,
+    rawKey: unknown,
+  ): Promise<RecordOutcome> | RecordOutcome | null {
+    // Mirrors parseOptions over RECORD_INPUT: fields in spec order, the counts always, any other field
+    // when it is not `undefined`.
     const user = rawUser === undefined ? undefined : userId(rawUser, 'userId');
-    const prompt = Object.hasOwn(input, 'promptTokens') ? tokenCount(input.promptTokens, 'promptTokens') : undefined;
-    const completion = Object.hasOwn(input, 'completionTokens') ? tokenCount(input.completionTokens, 'completionTokens') : undefined;
-    const unattributed = Object.hasOwn(input, 'unattributedTokens') ? tokenCount(input.unattributedTokens, 'totalTokens') : undefined;
+    const prompt = tokenCount(rawPrompt, 'promptTokens');
+    const completion = tokenCount(rawCompletion, 'completionTokens');
+    const unattributed = tokenCount(rawUnattributed, 'totalTokens');
     const cycleDate = rawDate === undefined ? undefined : cycleStartOption(rawDate, 'cycleStartDate');
     const key = rawKey === undefined ? undefined : idempotencyKeyOption(rawKey, 'idempotencyKey');
     const command = this.#command(user, prompt, completion, unattributed, cycleDate, key);

@@ -113,6 +113,12 @@ describe('validated record commands', () => {
   });
 });
 
+/** The facade's positional arguments for an input: a count it does not name (not an own field) is 0. */
+function positional(input: RecordUsageInput): [unknown, unknown, unknown, unknown, unknown, unknown] {
+  const count = (name: 'promptTokens' | 'completionTokens' | 'unattributedTokens'): unknown => (Object.hasOwn(input, name) ? input[name] : 0);
+  return [input.userId, count('promptTokens'), count('completionTokens'), count('unattributedTokens'), input.cycleStartDate, input.idempotencyKey];
+}
+
 /** What a call did: its outcome, or its error's code, field and message. */
 async function settle(run: () => unknown): Promise<unknown> {
   try {
@@ -146,7 +152,7 @@ describe('UsageAccounting[RECORD_ARGUMENTS] (the facade entry)', () => {
         const fast = setup(clock);
         for (const value of inputs as RecordUsageInput[]) {
           const expected = await settle(() => reference.accounting.record(value));
-          expect(await settle(() => fast.accounting[RECORD_ARGUMENTS](value))).toEqual(expected);
+          expect(await settle(() => fast.accounting[RECORD_ARGUMENTS](...positional(value)))).toEqual(expected);
           clock.advance(1_000);
         }
         expect([...fast.store.inspectRecords()]).toEqual([...reference.store.inspectRecords()]);
@@ -157,13 +163,13 @@ describe('UsageAccounting[RECORD_ARGUMENTS] (the facade entry)', () => {
 
   it('throws a ValidationError synchronously and writes nothing', () => {
     const { store, accounting } = setup();
-    expect(() => accounting[RECORD_ARGUMENTS]({ userId: 'bob', promptTokens: undefined })).toThrow(ValidationError);
+    expect(() => accounting[RECORD_ARGUMENTS]('bob', undefined, 0, 0, undefined, undefined)).toThrow(ValidationError);
     expect([...store.inspectRecords()]).toEqual([]);
   });
 
   it('returns null without touching the store when every count is 0', () => {
     const { store, accounting } = setup();
-    expect(accounting[RECORD_ARGUMENTS]({ userId: 'bob', promptTokens: 0, completionTokens: 0 })).toBeNull();
+    expect(accounting[RECORD_ARGUMENTS]('bob', 0, 0, 0, undefined, undefined)).toBeNull();
     expect([...store.inspectRecords()]).toEqual([]);
   });
 });
