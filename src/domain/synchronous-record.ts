@@ -1,3 +1,4 @@
+import type { Clock } from '../ports/clock.js';
 import type { RecordOutcome, RecordUsageCommand, UsageStore } from '../ports/usage-store.js';
 
 /**
@@ -7,12 +8,17 @@ import type { RecordOutcome, RecordUsageCommand, UsageStore } from '../ports/usa
  * so does a decorator around such a store that adds nothing asynchronous (the metered one): the facade's
  * record then pays for one promise instead of one per layer and a microtask hop each. Keyed by a symbol
  * the package does not export; a store without it is called through `recordUsage` as before.
+ *
+ * The caller also hands over a reading (`now`) of its `clock` taken in the same synchronous run, with
+ * nothing but its own computation run since: a store on that very clock takes it as its own reading.
+ * No other code can run between the two reads, so reading again could only give an instant nobody can
+ * tell from the first; and a clock read costs about a twentieth of a whole in-memory record.
  */
 export const RECORD_NOW: unique symbol = Symbol('token-usage-repository/recordNow');
 
 /** A store (or decorator) whose records complete synchronously. */
 export interface RecordsNow {
-  [RECORD_NOW](command: RecordUsageCommand): RecordOutcome;
+  [RECORD_NOW](command: RecordUsageCommand, clock: Clock, now: number): RecordOutcome;
 }
 
 /** `store` when it records synchronously, else `undefined`. */

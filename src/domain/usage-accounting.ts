@@ -47,6 +47,8 @@ export class UsageAccounting {
   readonly #calendar: CycleCalendar;
   readonly #dedupeWindowMs: number;
   readonly #recordsNow: RecordsNow | undefined;
+  /** The calendar's reading the last command was built at. */
+  #builtAt = 0;
 
   constructor(store: UsageStore, calendar: CycleCalendar, options: { readonly dedupeWindowMs: number }) {
     this.#store = store;
@@ -102,7 +104,9 @@ export class UsageAccounting {
     const key = rawKey === undefined ? undefined : idempotencyKeyOption(rawKey, 'idempotencyKey');
     const command = this.#command(user, prompt, completion, unattributed, cycleDate, key);
     if (command === null) return null;
-    return this.#recordsNow === undefined ? this.#store.recordUsage(command) : this.#recordsNow[RECORD_NOW](command);
+    if (this.#recordsNow === undefined) return this.#store.recordUsage(command);
+    // Nothing ran since #command read the clock for the cycle: the store may take that reading.
+    return this.#recordsNow[RECORD_NOW](command, this.#calendar.clock, this.#builtAt);
   }
 
   /** The command of validated fields (`undefined` when absent); the user id and the key are checked here. */
@@ -117,6 +121,7 @@ export class UsageAccounting {
     const validUser = user ?? userId(user); // absent: the error a missing user id gets
     const idempotencyKey = callerIdempotencyKey(key);
     const now = this.#calendar.now(); // one clock read for the cycle, its retention and the rollup day
+    this.#builtAt = now;
     const cycle = this.#calendar.resolve(cycleStartDate, now);
     const total = prompt + completion + unattributed;
     if (!Number.isSafeInteger(total)) {

@@ -9,12 +9,14 @@ import { resolveConfig } from '../../src/application/config.js';
 import { composeStore } from '../../src/application/create-store.js';
 import { createTokenUsageRepository } from '../../src/application/di/create.js';
 import type { TokenUsageRepository } from '../../src/application/token-usage-repository.js';
+import { systemClock } from '../../src/adapters/system-clock.js';
+import { cycleStart } from '../../src/domain/billing-cycle.js';
 import { isUsageError, StoreUnavailableError, ValidationError } from '../../src/domain/errors.js';
 import { RECORD_NOW, recordsNow } from '../../src/domain/synchronous-record.js';
 import type { UsageStore } from '../../src/ports/usage-store.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { countLike, dateLike, maybe, userIdLike } from '../support/fuzz-values.js';
-import { aUsageRecord } from '../support/mothers.js';
+import { aCycle, aUsageRecord } from '../support/mothers.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 
 /*
@@ -79,8 +81,20 @@ describe('synchronous records (RECORD_NOW)', () => {
 
   it('check an unmarked command fully and throw at once, writing nothing', () => {
     const store = new InMemoryUsageStore();
-    expect(() => store[RECORD_NOW]({ ...aUsageRecord(), promptTokens: -1 } as never)).toThrow(ValidationError);
+    expect(() => store[RECORD_NOW]({ ...aUsageRecord(), promptTokens: -1 } as never, systemClock, Date.now())).toThrow(ValidationError);
     expect([...store.inspectRecords()]).toEqual([]);
+  });
+
+  it("take the caller's clock reading only when it is a reading of the store's own clock", () => {
+    const clock = new FakeClock('2024-01-15T12:00:00Z');
+    const store = new InMemoryUsageStore({ clock });
+    const record = aUsageRecord({ cycle: aCycle(cycleStart('2024-01-01'), clock.now() + 1_000), prompt: 1, completion: 0 });
+    store[RECORD_NOW](record, clock, clock.now());
+    const later = clock.now() + 1_000; // the cycle's data is past its retention then
+    // Another clock's reading says nothing about the store's clock: the record adds to the live cycle.
+    expect(store[RECORD_NOW](record, new FakeClock(later), later).counters.totalTokens).toBe(2);
+    // The store's own clock read at `later`: the expired cycle is dropped first, so the record starts it anew.
+    expect(store[RECORD_NOW](record, clock, later).counters.totalTokens).toBe(1);
   });
 
   it('count like recordUsage in the metered decorator: tokens unless duplicate, and store errors by kind', async () => {
@@ -91,10 +105,10 @@ describe('synchronous records (RECORD_NOW)', () => {
     const sync = new MeteredUsageStore(syncStore, syncMetrics);
     const reference = new MeteredUsageStore(asyncOnly(asyncStore), asyncMetrics);
     const record = aUsageRecord({ prompt: 7, completion: 3 });
-    for (let i = 0; i < 2; i++) expect(sync[RECORD_NOW]?.(record)).toEqual(await reference.recordUsage(record));
+    for (let i = 0; i < 2; i++) expect(sync[RECORD_NOW]?.(record, clock, clock.now())).toEqual(await reference.recordUsage(record));
     await syncStore.close();
     await asyncStore.close();
-    expect(() => sync[RECORD_NOW]?.(record)).toThrow(StoreUnavailableError);
+    expect(() => sync[RECORD_NOW]?.(record, clock, clock.now())).toThrow(StoreUnavailableError);
     await expect(reference.recordUsage(record)).rejects.toThrow(StoreUnavailableError);
     expect(await syncMetrics.exposition()).toEqual(await asyncMetrics.exposition());
   });

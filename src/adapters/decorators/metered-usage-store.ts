@@ -1,6 +1,7 @@
 import { UsageError } from '../../domain/errors.js';
 import { RECORD_NOW, recordsNow } from '../../domain/synchronous-record.js';
 import type { RecordsNow } from '../../domain/synchronous-record.js';
+import type { Clock } from '../../ports/clock.js';
 import type { Metrics, StoreErrorKind } from '../../ports/metrics.js';
 import type {
   BatchRecordResult,
@@ -24,13 +25,13 @@ export class MeteredUsageStore implements UsageStore {
   readonly #inner: UsageStore;
   readonly #metrics: Metrics;
   /** Present when the inner store records synchronously: then so does this decorator (see `RECORD_NOW`). */
-  readonly [RECORD_NOW]: ((command: RecordUsageCommand) => RecordOutcome) | undefined;
+  readonly [RECORD_NOW]: ((command: RecordUsageCommand, clock: Clock, now: number) => RecordOutcome) | undefined;
 
   constructor(inner: UsageStore, metrics: Metrics) {
     this.#inner = inner;
     this.#metrics = metrics;
     const now = recordsNow(inner);
-    this[RECORD_NOW] = now === undefined ? undefined : (command) => this.#recordNow(now, command);
+    this[RECORD_NOW] = now === undefined ? undefined : (command, clock, at) => this.#recordNow(now, command, clock, at);
   }
 
   async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
@@ -48,10 +49,10 @@ export class MeteredUsageStore implements UsageStore {
   }
 
   /** `recordUsage` over a synchronous store: the same counting, without a promise. */
-  #recordNow(inner: RecordsNow, command: RecordUsageCommand): RecordOutcome {
+  #recordNow(inner: RecordsNow, command: RecordUsageCommand, clock: Clock, at: number): RecordOutcome {
     let outcome: RecordOutcome;
     try {
-      outcome = inner[RECORD_NOW](command);
+      outcome = inner[RECORD_NOW](command, clock, at);
     } catch (error) {
       this.#metrics.storeError(kindOf(error));
       throw error;

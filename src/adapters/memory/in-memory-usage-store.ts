@@ -88,14 +88,17 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
   }
 
   async recordUsage(recordCommand: RecordUsageCommand): Promise<RecordOutcome> {
-    return this[RECORD_NOW](recordCommand);
+    return this.#record(recordCommand, this.#clock.now());
   }
 
   /** `recordUsage`, synchronously (see `RECORD_NOW`): it never yields anyway. */
-  [RECORD_NOW](recordCommand: RecordUsageCommand): RecordOutcome {
+  [RECORD_NOW](recordCommand: RecordUsageCommand, clock: Clock, now: number): RecordOutcome {
+    return this.#record(recordCommand, clock === this.#clock ? now : this.#clock.now());
+  }
+
+  #record(recordCommand: RecordUsageCommand, now: number): RecordOutcome {
     const command = recordCommandFrom(recordCommand);
     this.#assertOpen('recordUsage');
-    const now = this.#clock.now();
     // No closure in this method: what it captured would be allocated on every record, keys or not.
     const claims = command.idempotencyKeys.length === 0 ? NO_CLAIMS : claimsOf(command);
     if (claims !== NO_CLAIMS && this.#anyLive(claims, now)) return this.#duplicate(command, claims, now);
