@@ -21,7 +21,22 @@ export interface RecordsNow {
   [RECORD_NOW](command: RecordUsageCommand, clock: Clock, now: number): RecordOutcome;
 }
 
-/** `store` when it records synchronously, else `undefined`. */
+type Method = (...args: never[]) => unknown;
+
+// Each synchronous record with the `recordUsage` it is the same step as.
+const TWINS = new WeakMap<Method, Method>();
+
+/** Declares `recordNow` the synchronous twin of `recordUsage` (an implementation does this once). */
+export function twinOf(recordNow: Method, recordUsage: Method): void {
+  TWINS.set(recordNow, recordUsage);
+}
+
+/**
+ * `store` when it records synchronously, else `undefined`. Only while its `recordUsage` is still the
+ * declared twin: a subclass that overrides it, a proxy or an object that replaces it gets its own
+ * `recordUsage` called, as before.
+ */
 export function recordsNow(store: UsageStore): RecordsNow | undefined {
-  return typeof (store as Partial<RecordsNow>)[RECORD_NOW] === 'function' ? (store as UsageStore & RecordsNow) : undefined;
+  const recordNow = (store as Partial<RecordsNow>)[RECORD_NOW];
+  return typeof recordNow === 'function' && TWINS.get(recordNow) === store.recordUsage ? (store as UsageStore & RecordsNow) : undefined;
 }

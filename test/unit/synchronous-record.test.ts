@@ -70,6 +70,30 @@ describe('synchronous records (RECORD_NOW)', () => {
     }
   });
 
+  it('are refused where recordUsage is not the one they mirror: a subclass override or a proxy keeps its own', async () => {
+    const seen: string[] = [];
+    class Logging extends InMemoryUsageStore {
+      override async recordUsage(command: Parameters<UsageStore['recordUsage']>[0]) {
+        seen.push('subclass');
+        return super.recordUsage(command);
+      }
+    }
+    const inner = new InMemoryUsageStore();
+    const proxy = new Proxy(inner, {
+      get: (target, name, receiver) =>
+        name === 'recordUsage'
+          ? (command: Parameters<UsageStore['recordUsage']>[0]) => (seen.push('proxy'), target.recordUsage(command))
+          : Reflect.get(target, name, receiver),
+    });
+    for (const store of [new Logging(), proxy]) {
+      expect(recordsNow(store)).toBeUndefined();
+      expect(recordsNow(new MeteredUsageStore(store, new PrometheusMetrics()))).toBeUndefined();
+      const repo = createTokenUsageRepository({ config: { store: 'memory', logLevel: 'silent' }, store });
+      await repo.incrementDetailedUsage('alice', 10, 5);
+    }
+    expect(seen).toEqual(['subclass', 'proxy']);
+  });
+
   it('are what the composed stack offers for the memory store unless a cache or retries sit in it', () => {
     const deps = { metrics: new PrometheusMetrics(), clock: new FakeClock(), logger: new RecordingLogger() };
     const compose = (input: Parameters<typeof resolveConfig>[0]): UsageStore =>

@@ -1,5 +1,5 @@
 import { UsageError } from '../../domain/errors.js';
-import { RECORD_NOW, recordsNow } from '../../domain/synchronous-record.js';
+import { RECORD_NOW, recordsNow, twinOf } from '../../domain/synchronous-record.js';
 import type { RecordsNow } from '../../domain/synchronous-record.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Metrics, StoreErrorKind } from '../../ports/metrics.js';
@@ -31,7 +31,9 @@ export class MeteredUsageStore implements UsageStore {
     this.#inner = inner;
     this.#metrics = metrics;
     const now = recordsNow(inner);
-    this[RECORD_NOW] = now === undefined ? undefined : (command, clock, at) => this.#recordNow(now, command, clock, at);
+    const recordNow = now === undefined ? undefined : (command: RecordUsageCommand, clock: Clock, at: number) => this.#recordNow(now, command, clock, at);
+    if (recordNow !== undefined) twinOf(recordNow, MeteredUsageStore.prototype.recordUsage);
+    this[RECORD_NOW] = recordNow;
   }
 
   async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {

@@ -9,7 +9,7 @@ import {
   reserveCommandFrom,
   setLimitCommandFrom,
 } from '../../domain/store-commands.js';
-import { RECORD_NOW } from '../../domain/synchronous-record.js';
+import { RECORD_NOW, twinOf } from '../../domain/synchronous-record.js';
 import type { RecordsNow } from '../../domain/synchronous-record.js';
 import type { UserId } from '../../domain/user-id.js';
 import type { Clock } from '../../ports/clock.js';
@@ -388,6 +388,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     for (const [user, limit] of this.#standingLimits) yield { userId: user, cycle: null, fields: { usage_limit: String(limit) } };
   }
 }
+
+twinOf(InMemoryUsageStore.prototype[RECORD_NOW], InMemoryUsageStore.prototype.recordUsage);
 
 const EMPTY: UsageCounters = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 const EMPTY_ENTRY = { ...EMPTY, otherTokens: 0 };
