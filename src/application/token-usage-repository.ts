@@ -17,7 +17,7 @@ import { tokenCount } from '../domain/token-count.js';
 import type { LimitCheck, LimitPolicy } from '../domain/limit-policy.js';
 import type { ActualUsage, ConsumeCheck, Reservation, ReserveResult } from '../domain/reservation.js';
 import { RECORD_ARGUMENTS } from '../domain/usage-accounting.js';
-import type { RecordUsageInput, UsageAccounting } from '../domain/usage-accounting.js';
+import type { UsageAccounting } from '../domain/usage-accounting.js';
 import { guardOptions } from '../domain/usage-guard.js';
 import type { GuardOptions, UsageGuard } from '../domain/usage-guard.js';
 import type { UsageHistory, UsageHistoryQuery, UsageProjection, UsageWindow } from '../domain/usage-history.js';
@@ -119,7 +119,7 @@ export class TokenUsageRepository {
     cycleStartDate?: string,
     options?: RecordOptions,
   ): Promise<RecordResult | null> {
-    return this.#record('incrementPromptTokens', { userId, promptTokens, cycleStartDate }, options);
+    return this.#record('incrementPromptTokens', userId, promptTokens, 0, 0, cycleStartDate, options);
   }
 
   /** Adds completion tokens (and the same to the total). */
@@ -129,7 +129,7 @@ export class TokenUsageRepository {
     cycleStartDate?: string,
     options?: RecordOptions,
   ): Promise<RecordResult | null> {
-    return this.#record('incrementCompletionTokens', { userId, completionTokens, cycleStartDate }, options);
+    return this.#record('incrementCompletionTokens', userId, 0, completionTokens, 0, cycleStartDate, options);
   }
 
   /** Adds tokens to the total only, for usage that is not broken down into prompt and completion. */
@@ -139,7 +139,7 @@ export class TokenUsageRepository {
     cycleStartDate?: string,
     options?: RecordOptions,
   ): Promise<RecordResult | null> {
-    return this.#record('incrementTotalUsage', { userId, unattributedTokens: totalTokens, cycleStartDate }, options);
+    return this.#record('incrementTotalUsage', userId, 0, 0, totalTokens, cycleStartDate, options);
   }
 
   /** Adds prompt and completion tokens, and their sum to the total, in one atomic step. */
@@ -150,7 +150,7 @@ export class TokenUsageRepository {
     cycleStartDate?: string,
     options?: RecordOptions,
   ): Promise<RecordResult | null> {
-    return this.#record('incrementDetailedUsage', { userId, promptTokens, completionTokens, cycleStartDate }, options);
+    return this.#record('incrementDetailedUsage', userId, promptTokens, completionTokens, 0, cycleStartDate, options);
   }
 
   /**
@@ -407,28 +407,36 @@ export class TokenUsageRepository {
   }
 
   /**
-   * `input` holds every count of the positional call, so a missing one (`undefined`) is an error,
-   * never 0. The hot path: one async frame (no per-call closures), the same checks and metrics as `#run`.
+   * The counts a method names are passed as given, so a missing one (`undefined`) is an error; those
+   * it does not name are 0. The hot path: one async frame (no per-call closures or input object), the
+   * same checks and metrics as `#run`.
    */
-  async #record(operation: string, input: RecordUsageInput, options: RecordOptions | undefined): Promise<RecordResult | null> {
+  async #record(
+    operation: string,
+    userId: unknown,
+    promptTokens: unknown,
+    completionTokens: unknown,
+    unattributedTokens: unknown,
+    cycleStartDate: unknown,
+    options: RecordOptions | undefined,
+  ): Promise<RecordResult | null> {
     const s = this.#servicesOrThrow(operation);
     const started = performance.now();
     try {
       if (this.#closed) throw new StoreUnavailableError(operation, 'the repository is closed');
       const idempotencyKey = options === undefined ? undefined : parseOptions(options, RECORD_OPTIONS).idempotencyKey;
-      const withKey = idempotencyKey === undefined ? input : { ...input, idempotencyKey };
       let result: RecordResult | null;
       if (s.monitor === undefined) {
-        const pending = s.accounting[RECORD_ARGUMENTS](withKey);
-        const outcome = pending === null ? null : await pending;
+        const pending = s.accounting[RECORD_ARGUMENTS](userId, promptTokens, completionTokens, unattributedTokens, cycleStartDate, idempotencyKey);
+        const outcome = isPromise(pending) ? await pending : pending;
         result = outcome === null ? null : { duplicate: outcome.duplicate, counters: outcome.counters, alerts: NO_ALERTS };
       } else {
         // The cycle is resolved once, so the record and its threshold check use the same one even
         // when the record straddles a cycle boundary.
-        const cycleStartDate = s.calendar.resolve(input.cycleStartDate).start;
-        const pending = s.accounting[RECORD_ARGUMENTS]({ ...withKey, cycleStartDate });
-        const outcome = pending === null ? null : await pending;
-        result = outcome === null ? null : await this.#withAlerts(s, outcome, input.userId as string, cycleStartDate);
+        const cycle = s.calendar.resolve(cycleStartDate).start;
+        const pending = s.accounting[RECORD_ARGUMENTS](userId, promptTokens, completionTokens, unattributedTokens, cycle, idempotencyKey);
+        const outcome = isPromise(pending) ? await pending : pending;
+        result = outcome === null ? null : await this.#withAlerts(s, outcome, userId as string, cycle);
       }
       s.metrics.operation('record', result === null ? 'ok' : duplicateOrOk(result), (performance.now() - started) / 1000);
       return result;
@@ -530,6 +538,11 @@ function closedReport(): HealthReport {
     checkedAt: new Date(at).toISOString(),
     error: 'the repository is closed',
   };
+}
+
+/** A store's pending answer, as opposed to an outcome a synchronous store returned (which never has `then`). */
+function isPromise<T>(value: PromiseLike<T> | object | null): value is PromiseLike<T> {
+  return value !== null && typeof (value as Partial<PromiseLike<T>>).then === 'function';
 }
 
 function duplicateOrOk(outcome: RecordOutcome): OperationOutcome {

@@ -147,6 +147,11 @@ export class CycleCalendar {
     }
   }
 
+  /** The clock the calendar reads. */
+  get clock(): Clock {
+    return this.#clock;
+  }
+
   /** The calendar clock's reading (epoch ms), to pass the same instant to several of its methods. */
   now(): number {
     return this.#clock.now();

@@ -8,6 +8,8 @@ import { callerIdempotencyKey } from './idempotency.js';
 import type { IdempotencyKey } from './idempotency.js';
 import { cycleStartOption, idempotencyKeyOption, parseOptions, readOptions } from './options.js';
 import { validatedRecordCommand } from './validated-command.js';
+import { RECORD_NOW, recordsNow } from './synchronous-record.js';
+import type { RecordsNow } from './synchronous-record.js';
 import type { ReadOptions, RecordOutcome, RecordUsageCommand, UsageCounters, UsageDetails, UsageStore } from '../ports/usage-store.js';
 
 /** Usage to record; unvalidated input straight from the caller. */
@@ -44,9 +46,13 @@ export class UsageAccounting {
   readonly #store: UsageStore;
   readonly #calendar: CycleCalendar;
   readonly #dedupeWindowMs: number;
+  readonly #recordsNow: RecordsNow | undefined;
+  /** The calendar's reading the last command was built at. */
+  #builtAt = 0;
 
   constructor(store: UsageStore, calendar: CycleCalendar, options: { readonly dedupeWindowMs: number }) {
     this.#store = store;
+    this.#recordsNow = recordsNow(store);
     this.#calendar = calendar;
     this.#dedupeWindowMs = options.dedupeWindowMs;
   }
@@ -72,24 +78,35 @@ export class UsageAccounting {
   }
 
   /**
-   * For the facade, which builds `input` itself from its positional arguments (so it is a plain
-   * object holding only known fields, and each count it names is an own field): the same checks as
-   * `record`, in the same order, without re-checking the object's shape. Throws `ValidationError`
-   * synchronously; `null` when every count is 0. Keyed by a symbol the package does not export, so
-   * callers outside it always go through `record`'s full checks.
+   * For the facade, which has the fields of a record as its positional arguments: `record` of the
+   * input those fields make, with the same checks in the same order, without building and re-reading
+   * an input object. A count the facade method does not name is passed as 0 (what its absence means);
+   * one it names is checked even when `undefined` (a missing argument is an error, never 0). Throws
+   * `ValidationError` synchronously; `null` when every count is 0. The outcome itself when the store
+   * records synchronously (see `RECORD_NOW`; its errors are thrown then). Keyed by a symbol the
+   * package does not export, so callers outside it always go through `record`'s full checks.
    */
-  [RECORD_ARGUMENTS](input: RecordUsageInput): Promise<RecordOutcome> | null {
-    // Mirrors parseOptions over RECORD_INPUT: fields in spec order, each read once, a count parsed when
-    // it is an own field (even `undefined`), any other field when it is not `undefined`.
-    const { userId: rawUser, cycleStartDate: rawDate, idempotencyKey: rawKey } = input;
+  [RECORD_ARGUMENTS](
+    rawUser: unknown,
+    rawPrompt: unknown,
+    rawCompletion: unknown,
+    rawUnattributed: unknown,
+    rawDate: unknown,
+    rawKey: unknown,
+  ): Promise<RecordOutcome> | RecordOutcome | null {
+    // Mirrors parseOptions over RECORD_INPUT: fields in spec order, the counts always, any other field
+    // when it is not `undefined`.
     const user = rawUser === undefined ? undefined : userId(rawUser, 'userId');
-    const prompt = Object.hasOwn(input, 'promptTokens') ? tokenCount(input.promptTokens, 'promptTokens') : undefined;
-    const completion = Object.hasOwn(input, 'completionTokens') ? tokenCount(input.completionTokens, 'completionTokens') : undefined;
-    const unattributed = Object.hasOwn(input, 'unattributedTokens') ? tokenCount(input.unattributedTokens, 'totalTokens') : undefined;
+    const prompt = tokenCount(rawPrompt, 'promptTokens');
+    const completion = tokenCount(rawCompletion, 'completionTokens');
+    const unattributed = tokenCount(rawUnattributed, 'totalTokens');
     const cycleDate = rawDate === undefined ? undefined : cycleStartOption(rawDate, 'cycleStartDate');
     const key = rawKey === undefined ? undefined : idempotencyKeyOption(rawKey, 'idempotencyKey');
     const command = this.#command(user, prompt, completion, unattributed, cycleDate, key);
-    return command === null ? null : this.#store.recordUsage(command);
+    if (command === null) return null;
+    if (this.#recordsNow === undefined) return this.#store.recordUsage(command);
+    // Nothing ran since #command read the clock for the cycle: the store may take that reading.
+    return this.#recordsNow[RECORD_NOW](command, this.#calendar.clock, this.#builtAt);
   }
 
   /** The command of validated fields (`undefined` when absent); the user id and the key are checked here. */
@@ -104,6 +121,7 @@ export class UsageAccounting {
     const validUser = user ?? userId(user); // absent: the error a missing user id gets
     const idempotencyKey = callerIdempotencyKey(key);
     const now = this.#calendar.now(); // one clock read for the cycle, its retention and the rollup day
+    this.#builtAt = now;
     const cycle = this.#calendar.resolve(cycleStartDate, now);
     const total = prompt + completion + unattributed;
     if (!Number.isSafeInteger(total)) {

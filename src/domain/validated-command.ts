@@ -46,8 +46,8 @@ export function validatedRecordCommand(command: RecordUsageCommand): RecordUsage
     throw new ValidationError('USAGE.INVALID_TOKEN_COUNT', 'totalTokens', command.promptTokens + command.completionTokens + command.otherTokens, message);
   }
   const own = command as { -readonly [K in keyof RecordUsageCommand]: RecordUsageCommand[K] };
-  own.cycle = frozen(command.cycle);
-  own.idempotencyKeys = frozen(command.idempotencyKeys);
+  if (command.cycle !== lastCycle) lastCycle = own.cycle = frozen(command.cycle);
+  if (command.idempotencyKeys !== lastKeys) lastKeys = own.idempotencyKeys = frozen(command.idempotencyKeys);
   if (command.releaseLease !== null) own.releaseLease = frozen(command.releaseLease);
   if (command.details !== undefined) own.details = frozen(command.details);
   Validated.mark(own);
@@ -58,6 +58,15 @@ export function validatedRecordCommand(command: RecordUsageCommand): RecordUsage
 export function isValidatedRecordCommand(value: unknown): value is RecordUsageCommand {
   return typeof value === 'object' && value !== null && Validated.has(value);
 }
+
+/*
+ * The cycle and the keys of the command frozen last (as they are in it, so frozen). Freezing is for
+ * good, so the same object given again needs no second look: nearly every command holds the calendar's
+ * cycle of the moment and the one empty key list, and `Object.isFrozen` cost more than the rest of
+ * the check.
+ */
+let lastCycle: RecordUsageCommand['cycle'] | undefined;
+let lastKeys: RecordUsageCommand['idempotencyKeys'] | undefined;
 
 function frozen<T extends object>(value: T): T {
   if (Object.isFrozen(value)) return value;

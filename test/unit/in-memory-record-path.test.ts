@@ -6,7 +6,7 @@ import { FakeClock } from '../support/fake-clock.js';
 import { aCycle, aUsageRecord, aUserId } from '../support/mothers.js';
 
 /*
- * The in-memory store keeps cycles per user and remembers the rollup day it wrote last (the common
+ * The in-memory store keeps users per cycle and remembers the rollup day it wrote last (the common
  * case of a record): these check that the shortcuts never change what is stored.
  */
 

@@ -5,6 +5,7 @@ import { CycleCalendar } from '../../src/domain/billing-cycle.js';
 import { isUsageError, ValidationError } from '../../src/domain/errors.js';
 import { recordCommandFrom } from '../../src/domain/store-commands.js';
 import { RECORD_ARGUMENTS, UsageAccounting } from '../../src/domain/usage-accounting.js';
+import type { IdempotencyKey } from '../../src/domain/idempotency.js';
 import type { RecordUsageInput } from '../../src/domain/usage-accounting.js';
 import { isValidatedRecordCommand, validatedRecordCommand } from '../../src/domain/validated-command.js';
 import type { RecordUsageCommand } from '../../src/ports/usage-store.js';
@@ -79,6 +80,29 @@ describe('validated record commands', () => {
     expect(() => validatedRecordCommand(aUsageRecord({ prompt: Number.MAX_SAFE_INTEGER, completion: 1 }))).toThrow(ValidationError);
   });
 
+  it('freeze every part of every command, however frozen and unfrozen parts are reused between commands', () => {
+    const { start } = aUsageRecord().cycle;
+    // A small pool, so the same objects come back (the shortcut for a part seen frozen before) in any order.
+    const cycles = [Object.freeze({ start, retainUntil: 1 }), { start, retainUntil: 2 }, Object.freeze({ start, retainUntil: null })];
+    const keyLists = [Object.freeze([]), [], Object.freeze(['c:a' as IdempotencyKey]), ['c:b' as IdempotencyKey]];
+    fc.assert(
+      fc.property(fc.array(fc.record({ cycle: fc.nat(cycles.length), keys: fc.nat(keyLists.length) }), { maxLength: 12 }), (picks) => {
+        for (const pick of picks) {
+          // Index `length` stands for a fresh, unfrozen object.
+          const cycle = cycles[pick.cycle] ?? { start, retainUntil: 3 };
+          const keys = keyLists[pick.keys] ?? ['c:fresh' as IdempotencyKey];
+          const command = validatedRecordCommand({ ...aUsageRecord(), cycle, idempotencyKeys: keys });
+          expect(Object.isFrozen(command.cycle) && Object.isFrozen(command.idempotencyKeys)).toBe(true);
+          expect(command.cycle).toEqual(cycle);
+          expect(command.idempotencyKeys).toEqual(keys);
+          if (!Object.isFrozen(cycle)) expect(command.cycle).not.toBe(cycle);
+          if (!Object.isFrozen(keys)) expect(command.idempotencyKeys).not.toBe(keys);
+        }
+      }),
+    );
+    expect(Object.isFrozen(cycles[1]) || Object.isFrozen(keyLists[1])).toBe(false); // the caller's objects stay its own
+  });
+
   it('freeze copies of parts that were not frozen, leaving the caller its own objects', () => {
     const record = aUsageRecord();
     const cycle = record.cycle;
@@ -89,8 +113,14 @@ describe('validated record commands', () => {
   });
 });
 
+/** The facade's positional arguments for an input: a count it does not name (not an own field) is 0. */
+function positional(input: RecordUsageInput): [unknown, unknown, unknown, unknown, unknown, unknown] {
+  const count = (name: 'promptTokens' | 'completionTokens' | 'unattributedTokens'): unknown => (Object.hasOwn(input, name) ? input[name] : 0);
+  return [input.userId, count('promptTokens'), count('completionTokens'), count('unattributedTokens'), input.cycleStartDate, input.idempotencyKey];
+}
+
 /** What a call did: its outcome, or its error's code, field and message. */
-async function settle(run: () => Promise<unknown> | null): Promise<unknown> {
+async function settle(run: () => unknown): Promise<unknown> {
   try {
     return { ok: await run() };
   } catch (error) {
@@ -122,7 +152,7 @@ describe('UsageAccounting[RECORD_ARGUMENTS] (the facade entry)', () => {
         const fast = setup(clock);
         for (const value of inputs as RecordUsageInput[]) {
           const expected = await settle(() => reference.accounting.record(value));
-          expect(await settle(() => fast.accounting[RECORD_ARGUMENTS](value))).toEqual(expected);
+          expect(await settle(() => fast.accounting[RECORD_ARGUMENTS](...positional(value)))).toEqual(expected);
           clock.advance(1_000);
         }
         expect([...fast.store.inspectRecords()]).toEqual([...reference.store.inspectRecords()]);
@@ -133,13 +163,13 @@ describe('UsageAccounting[RECORD_ARGUMENTS] (the facade entry)', () => {
 
   it('throws a ValidationError synchronously and writes nothing', () => {
     const { store, accounting } = setup();
-    expect(() => accounting[RECORD_ARGUMENTS]({ userId: 'bob', promptTokens: undefined })).toThrow(ValidationError);
+    expect(() => accounting[RECORD_ARGUMENTS]('bob', undefined, 0, 0, undefined, undefined)).toThrow(ValidationError);
     expect([...store.inspectRecords()]).toEqual([]);
   });
 
   it('returns null without touching the store when every count is 0', () => {
     const { store, accounting } = setup();
-    expect(accounting[RECORD_ARGUMENTS]({ userId: 'bob', promptTokens: 0, completionTokens: 0 })).toBeNull();
+    expect(accounting[RECORD_ARGUMENTS]('bob', 0, 0, 0, undefined, undefined)).toBeNull();
     expect([...store.inspectRecords()]).toEqual([]);
   });
 });

@@ -1,4 +1,7 @@
 import { UsageError } from '../../domain/errors.js';
+import { RECORD_NOW, recordsNow, twinOf } from '../../domain/synchronous-record.js';
+import type { RecordsNow } from '../../domain/synchronous-record.js';
+import type { Clock } from '../../ports/clock.js';
 import type { Metrics, StoreErrorKind } from '../../ports/metrics.js';
 import type {
   BatchRecordResult,
@@ -21,10 +24,16 @@ import type {
 export class MeteredUsageStore implements UsageStore {
   readonly #inner: UsageStore;
   readonly #metrics: Metrics;
+  /** Present when the inner store records synchronously: then so does this decorator (see `RECORD_NOW`). */
+  readonly [RECORD_NOW]: ((command: RecordUsageCommand, clock: Clock, now: number) => RecordOutcome) | undefined;
 
   constructor(inner: UsageStore, metrics: Metrics) {
     this.#inner = inner;
     this.#metrics = metrics;
+    const now = recordsNow(inner);
+    const recordNow = now === undefined ? undefined : (command: RecordUsageCommand, clock: Clock, at: number) => this.#recordNow(now, command, clock, at);
+    if (recordNow !== undefined) twinOf(recordNow, MeteredUsageStore.prototype.recordUsage);
+    this[RECORD_NOW] = recordNow;
   }
 
   async recordUsage(command: RecordUsageCommand): Promise<RecordOutcome> {
@@ -33,6 +42,19 @@ export class MeteredUsageStore implements UsageStore {
     let outcome: RecordOutcome;
     try {
       outcome = await pending;
+    } catch (error) {
+      this.#metrics.storeError(kindOf(error));
+      throw error;
+    }
+    if (!outcome.duplicate) this.#count(command);
+    return outcome;
+  }
+
+  /** `recordUsage` over a synchronous store: the same counting, without a promise. */
+  #recordNow(inner: RecordsNow, command: RecordUsageCommand, clock: Clock, at: number): RecordOutcome {
+    let outcome: RecordOutcome;
+    try {
+      outcome = inner[RECORD_NOW](command, clock, at);
     } catch (error) {
       this.#metrics.storeError(kindOf(error));
       throw error;

@@ -9,6 +9,8 @@ import {
   reserveCommandFrom,
   setLimitCommandFrom,
 } from '../../domain/store-commands.js';
+import { RECORD_NOW, twinOf } from '../../domain/synchronous-record.js';
+import type { RecordsNow } from '../../domain/synchronous-record.js';
 import type { UserId } from '../../domain/user-id.js';
 import type { Clock } from '../../ports/clock.js';
 import type {
@@ -47,11 +49,22 @@ interface CycleEntry {
   leaseTotal: number;
   /** Claimed alert thresholds, in ppm of the limit. */
   claimedThresholds: Set<number>;
-  /** The daily rollup (the Redis `:daily` hash): usage recorded into this cycle per day. */
-  daily: Map<CycleStart, { promptTokens: number; completionTokens: number; totalTokens: number }>;
-  /** The day of `daily` written last and its counters (the same object): nearly every record adds to it. */
-  lastDay: CycleStart | undefined;
-  lastDayUsage: { promptTokens: number; completionTokens: number; totalTokens: number } | undefined;
+  /**
+   * With `day`, the daily rollup (the Redis `:daily` hash): usage recorded into this cycle per day.
+   * The day written last is kept in the entry's own fields instead (nearly every record adds to it, and
+   * then touches no other object); every other day is in `daily`.
+   */
+  daily: Map<CycleStart, DayUsage>;
+  day: CycleStart | undefined;
+  dayPromptTokens: number;
+  dayCompletionTokens: number;
+  dayTotalTokens: number;
+}
+
+interface DayUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly totalTokens: number;
 }
 
 /**
@@ -59,10 +72,12 @@ interface CycleEntry {
  * completion without yielding, so each is atomic. Retention, leases and idempotency windows follow
  * the given clock and are cleaned lazily.
  */
-export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthProbe {
+export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthProbe, RecordsNow {
   readonly #clock: Clock;
-  // Per user, then per cycle: a lookup by the caller's own id string, no `user + cycle` key built per call.
-  readonly #cycles = new Map<UserId, Map<CycleStart, CycleEntry>>();
+  // Per cycle, then per user: a lookup by the caller's own strings, no `user + cycle` key built per call.
+  // Nearly every record names the current cycle, so its map stays hot and a record touches little more
+  // than the user's own entry (per user first, each record also walked a map of the user's own).
+  readonly #cycles = new Map<CycleStart, Map<UserId, CycleEntry>>();
   readonly #standingLimits = new Map<UserId, number>();
   readonly #claimedKeys = new Map<string, number>();
   #sweepClaimsAt = 1_024;
@@ -73,18 +88,20 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
   }
 
   async recordUsage(recordCommand: RecordUsageCommand): Promise<RecordOutcome> {
+    return this.#record(recordCommand, this.#clock.now());
+  }
+
+  /** `recordUsage`, synchronously (see `RECORD_NOW`): it never yields anyway. */
+  [RECORD_NOW](recordCommand: RecordUsageCommand, clock: Clock, now: number): RecordOutcome {
+    return this.#record(recordCommand, clock === this.#clock ? now : this.#clock.now());
+  }
+
+  #record(recordCommand: RecordUsageCommand, now: number): RecordOutcome {
     const command = recordCommandFrom(recordCommand);
     this.#assertOpen('recordUsage');
-    const now = this.#clock.now();
-    const claims = command.idempotencyKeys.length === 0 ? NO_CLAIMS : command.idempotencyKeys.map((key) => `${command.userId}\u0000${key}`);
-    const live = (claim: string): boolean => (this.#claimedKeys.get(claim) ?? 0) > now;
-    if (claims !== NO_CLAIMS && claims.some(live)) {
-      // As the Redis script: the other key names the same usage, so it is claimed too.
-      for (const claim of claims) if (!live(claim)) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
-      const entry = this.#entry(command.userId, command.cycle.start, false);
-      if (command.releaseLease !== null && entry !== undefined) dropLease(entry, leaseMember(command.releaseLease));
-      return { duplicate: true, counters: counters(entry ?? EMPTY) };
-    }
+    // No closure in this method: what it captured would be allocated on every record, keys or not.
+    const claims = command.idempotencyKeys.length === 0 ? NO_CLAIMS : claimsOf(command);
+    if (claims !== NO_CLAIMS && this.#anyLive(claims, now)) return this.#duplicate(command, claims, now);
     const found = this.#entry(command.userId, command.cycle.start, false, now);
     const before = found ?? EMPTY_ENTRY;
     const added = command.promptTokens + command.completionTokens + command.otherTokens;
@@ -107,17 +124,10 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     entry.completionTokens += command.completionTokens;
     entry.otherTokens += command.otherTokens;
     entry.totalTokens += added;
-    const day = entry.lastDay === command.rollupDay ? entry.lastDayUsage : entry.daily.get(command.rollupDay);
-    if (day === undefined) {
-      const usage = { promptTokens: command.promptTokens, completionTokens: command.completionTokens, totalTokens: added };
-      entry.daily.set(command.rollupDay, usage);
-      entry.lastDay = command.rollupDay;
-      entry.lastDayUsage = usage;
-    } else {
-      day.promptTokens += command.promptTokens;
-      day.completionTokens += command.completionTokens;
-      day.totalTokens += added;
-    }
+    if (entry.day !== command.rollupDay) switchDay(entry, command.rollupDay);
+    entry.dayPromptTokens += command.promptTokens;
+    entry.dayCompletionTokens += command.completionTokens;
+    entry.dayTotalTokens += added;
     if (command.details !== undefined) {
       for (const name of DETAIL_NAMES) {
         // As on Redis: a detail that would pass 2^53 - 1 is left as it is (details never block usage).
@@ -130,6 +140,24 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     for (const claim of claims) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
     if (this.#claimedKeys.size >= this.#sweepClaimsAt) this.#sweepClaims(now);
     return { duplicate: false, counters: counters(entry) };
+  }
+
+  /** A record one of whose keys is claimed: nothing is added, the lease is freed all the same. */
+  #duplicate(command: RecordUsageCommand, claims: readonly string[], now: number): RecordOutcome {
+    // As the Redis script: the other key names the same usage, so it is claimed too.
+    for (const claim of claims) if (!this.#live(claim, now)) this.#claimedKeys.set(claim, now + command.dedupeWindowMs);
+    const entry = this.#entry(command.userId, command.cycle.start, false);
+    if (command.releaseLease !== null && entry !== undefined) dropLease(entry, leaseMember(command.releaseLease));
+    return { duplicate: true, counters: counters(entry ?? EMPTY) };
+  }
+
+  #anyLive(claims: readonly string[], now: number): boolean {
+    for (const claim of claims) if (this.#live(claim, now)) return true;
+    return false;
+  }
+
+  #live(claim: string, now: number): boolean {
+    return (this.#claimedKeys.get(claim) ?? 0) > now;
   }
 
   async recordUsageBatch(batch: readonly RecordUsageCommand[]): Promise<BatchRecordResult[]> {
@@ -173,7 +201,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     entry.details = { cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 };
     entry.claimedThresholds.clear();
     entry.daily.clear();
-    entry.lastDay = entry.lastDayUsage = undefined;
+    entry.day = undefined;
+    entry.dayPromptTokens = entry.dayCompletionTokens = entry.dayTotalTokens = 0;
   }
 
   async setLimit(setLimitCommand: SetLimitCommand): Promise<void> {
@@ -252,8 +281,9 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
   async alertedCycles(user: UserId): Promise<CycleStart[]> {
     this.#assertOpen('alertedCycles');
     const cycles: CycleStart[] = [];
-    for (const [cycle, entry] of this.#cycles.get(user) ?? []) {
-      if (entry.claimedThresholds.size > 0 && this.#entry(user, cycle, false) !== undefined) cycles.push(cycle);
+    for (const [cycle, users] of this.#cycles) {
+      const entry = users.get(user);
+      if (entry !== undefined && entry.claimedThresholds.size > 0 && this.#entry(user, cycle, false) !== undefined) cycles.push(cycle);
     }
     return cycles;
   }
@@ -270,41 +300,44 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
   #entry(user: UserId, cycle: CycleStart, create: true, now?: number): CycleEntry;
   #entry(user: UserId, cycle: CycleStart, create: boolean, now?: number): CycleEntry | undefined;
   #entry(user: UserId, cycle: CycleStart, create: boolean, now?: number): CycleEntry | undefined {
-    let cycles = this.#cycles.get(user);
-    let entry = cycles?.get(cycle);
+    let users = this.#cycles.get(cycle);
+    let entry = users?.get(user);
     if (entry !== undefined && entry.retainUntil !== null && (now ?? this.#clock.now()) >= entry.retainUntil) {
-      cycles?.delete(cycle);
+      users?.delete(user);
       entry = undefined;
     }
     if (entry === undefined && create) {
+      // What a record reads and writes first, so it lies in as few cache lines as can be.
       entry = {
         promptTokens: 0,
         completionTokens: 0,
         totalTokens: 0,
         otherTokens: 0,
+        retainUntil: null,
+        day: undefined,
+        dayPromptTokens: 0,
+        dayCompletionTokens: 0,
+        dayTotalTokens: 0,
         details: { cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 },
         cycleLimit: null,
-        retainUntil: null,
         leases: new Map(),
         leaseTotal: 0,
         claimedThresholds: new Set(),
         daily: new Map(),
-        lastDay: undefined,
-        lastDayUsage: undefined,
       };
-      if (cycles === undefined) {
-        cycles = new Map();
-        this.#cycles.set(user, cycles);
+      if (users === undefined) {
+        users = new Map();
+        this.#cycles.set(cycle, users);
       }
-      cycles.set(cycle, entry);
-    } else if (cycles?.size === 0) {
-      this.#cycles.delete(user); // its last cycle expired
+      users.set(user, entry);
+    } else if (users?.size === 0) {
+      this.#cycles.delete(cycle); // its last user's data expired
     }
     return entry;
   }
 
   *#allCycles(): Generator<[UserId, CycleStart, CycleEntry]> {
-    for (const [user, cycles] of this.#cycles) for (const [cycle, entry] of cycles) yield [user, cycle, entry];
+    for (const [cycle, users] of this.#cycles) for (const [user, entry] of users) yield [user, cycle, entry];
   }
 
   /** Drops expired idempotency claims; runs when the map doubles, so the cost is amortised O(1). */
@@ -322,7 +355,9 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
   /** A copy of the cycle's daily rollup (days with usage, in date order). Read-only. */
   dailyUsage(user: UserId, cycle: CycleStart): { day: CycleStart; promptTokens: number; completionTokens: number; totalTokens: number }[] {
     const entry = this.#entry(user, cycle, false);
-    return [...(entry?.daily ?? [])]
+    const days = [...(entry?.daily ?? [])];
+    if (entry?.day !== undefined) days.push([entry.day, dayUsage(entry)]);
+    return days
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([day, counters]) => ({ day, ...counters }));
   }
@@ -353,6 +388,8 @@ export class InMemoryUsageStore implements UsageStore, AlertStateStore, HealthPr
     for (const [user, limit] of this.#standingLimits) yield { userId: user, cycle: null, fields: { usage_limit: String(limit) } };
   }
 }
+
+twinOf(InMemoryUsageStore.prototype[RECORD_NOW], InMemoryUsageStore.prototype.recordUsage);
 
 const EMPTY: UsageCounters = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 const EMPTY_ENTRY = { ...EMPTY, otherTokens: 0 };
@@ -392,6 +429,26 @@ function pruneLeases(entry: CycleEntry, now: number, max: number): void {
     dropLease(entry, member);
     removed += 1;
   }
+}
+
+function dayUsage(entry: CycleEntry): DayUsage {
+  return { promptTokens: entry.dayPromptTokens, completionTokens: entry.dayCompletionTokens, totalTokens: entry.dayTotalTokens };
+}
+
+/** Makes `day` the entry's own rollup day: the one it held goes into `daily`, and `day`'s counters come out of it. */
+function switchDay(entry: CycleEntry, day: CycleStart): void {
+  if (entry.day !== undefined) entry.daily.set(entry.day, dayUsage(entry));
+  const stored = entry.daily.get(day);
+  entry.daily.delete(day);
+  entry.day = day;
+  entry.dayPromptTokens = stored?.promptTokens ?? 0;
+  entry.dayCompletionTokens = stored?.completionTokens ?? 0;
+  entry.dayTotalTokens = stored?.totalTokens ?? 0;
+}
+
+/** The claims of a record's keys: per user, as the Redis keys are. */
+function claimsOf(command: RecordUsageCommand): string[] {
+  return command.idempotencyKeys.map((key) => `${command.userId}\u0000${key}`);
 }
 
 function leaseMember(lease: LeaseRef): string {
